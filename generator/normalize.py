@@ -1,0 +1,146 @@
+"""Clean raw cells into the canonical text every later step relies on.
+
+One function per ``normalize`` kind in the schemas. All work on whole Arrow columns at once.
+Values that cannot be understood are left as given (trimmed) so that a rule can report them
+exactly as the department wrote them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .schema import Dataset, Field
+
+OPEN_END = "9999-12-31"  # how an open-ended validity ("长期") is written
+OPEN_END_WORDS = ("长期", "长期有效", "永久", "永久有效", "无固定期限", "无期限")
+TRIM = " \t\r\n\u3000\u00a0\ufeff\u200b"
+CATEGORY_SEPARATORS = r"[;,、|/\s]+"  # after NFKC full-width ；，become ; and ,
+_EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
+
+
+def normalise_table(dataset: Dataset, columns: dict[str, pa.Array], length: int) -> dict[str, pa.Array]:
+    """Every schema field, cleaned; a field absent from the file is a column of empty strings."""
+    empty = pa.array([""] * length, type=pa.string()) if length else pa.array([], type=pa.string())
+    return {f.name: normalise_column(f, columns[f.name]) if f.name in columns else empty for f in dataset.fields}
+
+
+def normalise_column(f: Field, values: pa.Array) -> pa.Array:
+    kind = f.normalize
+    if kind == "text":
+        return trim(values)
+    if kind == "code":
+        return code(values)
+    if kind == "enum":
+        return enum(values, f.enum_aliases)
+    if kind == "categories":
+        return categories(values)
+    if kind == "date":
+        return dates(values)
+    if kind == "date_open_end":
+        return dates(values, open_end=True)
+    if kind == "amount_wan":
+        return amounts_wan(values)
+    raise ValueError(f"unknown normalize kind {kind!r} for field {f.name}")
+
+
+def trim(values: pa.Array) -> pa.Array:
+    return pc.utf8_trim(values, characters=TRIM)
+
+
+def nfkc(values: pa.Array) -> pa.Array:
+    """Full-width letters, digits and punctuation become half-width (９１４５ → 9145)."""
+    return pc.utf8_normalize(values, form="NFKC")
+
+
+def code(values: pa.Array) -> pa.Array:
+    """Identifiers: half-width, no white space anywhere, upper case."""
+    return pc.utf8_upper(pc.replace_substring_regex(nfkc(values), pattern="[\\s\u200b\ufeff]+", replacement=""))
+
+
+def enum(values: pa.Array, aliases: dict[str, str]) -> pa.Array:
+    values = trim(nfkc(values))
+    return map_values(values, aliases) if aliases else values
+
+
+def map_values(values: pa.Array, mapping: dict[str, str]) -> pa.Array:
+    """Replace values found in ``mapping``; leave the others."""
+    keys = pa.array(list(mapping), type=pa.string())
+    index = pc.index_in(values, value_set=keys)
+    mapped = pc.take(pa.array(list(mapping.values()), type=pa.string()), index)
+    return pc.if_else(pc.is_null(index), values, mapped)
+
+
+def categories(values: pa.Array) -> pa.Array:
+    """Several penalty categories in one cell, whatever the separator, joined by ';'."""
+    values = trim(nfkc(values))
+    values = pc.replace_substring_regex(values, pattern=r"^" + CATEGORY_SEPARATORS + "|" + CATEGORY_SEPARATORS + "$",
+                                        replacement="")
+    parts = pc.split_pattern_regex(values, pattern=CATEGORY_SEPARATORS)
+    return pc.binary_join(parts, ";")
+
+
+def dates(values: pa.Array, open_end: bool = False) -> pa.Array:
+    """Dates in the forms departments use, as ISO 8601: 2024-03-05, 2024/3/5, 2024.3.5,
+    2024年3月5日, 20240305, Excel serial numbers (45356), with or without a time of day.
+    With ``open_end``, 长期 and its synonyms become 9999-12-31."""
+    cleaned = trim(nfkc(values))
+    cleaned = pc.replace_substring_regex(cleaned, pattern=r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$", replacement="")
+    if open_end:
+        cleaned = map_values(cleaned, dict.fromkeys(OPEN_END_WORDS, OPEN_END))
+    n = len(cleaned)
+    year = np.zeros(n, dtype=np.int64)
+    month = np.zeros(n, dtype=np.int64)
+    day = np.zeros(n, dtype=np.int64)
+    found = np.zeros(n, dtype=bool)
+    for pattern in (r"^(?P<y>\d{4})[-/.年](?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?$", r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$"):
+        parts = pc.extract_regex(cleaned, pattern=pattern)
+        hit = (~np.asarray(pc.is_null(parts).to_numpy(zero_copy_only=False))) & ~found
+        if hit.any():
+            for target, name in ((year, "y"), (month, "m"), (day, "d")):
+                column = pc.cast(pc.fill_null(pc.struct_field(parts, name), "0"), pa.int64()).to_numpy()
+                target[hit] = column[hit]
+            found |= hit
+    iso = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    ok = found & (year >= 1900) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+    if ok.any():
+        first = ((year[ok] - 1970) * 12 + (month[ok] - 1)).astype("datetime64[M]").astype("datetime64[D]")
+        candidate = first + (day[ok] - 1)
+        same_month = candidate.astype("datetime64[M]") == first.astype("datetime64[M]")
+        idx = np.flatnonzero(ok)
+        iso[idx[same_month]] = candidate[same_month]
+    serial = pc.extract_regex(cleaned, pattern=r"^(?P<n>\d{5})(?:\.0+)?$")
+    is_serial = (~np.asarray(pc.is_null(serial).to_numpy(zero_copy_only=False))) & ~found
+    if is_serial.any():
+        number = pc.cast(pc.fill_null(pc.struct_field(serial, "n"), "0"), pa.int64()).to_numpy()
+        iso[is_serial] = _EXCEL_EPOCH + number[is_serial]
+    parsed = ~np.isnat(iso)
+    if not parsed.any():
+        return cleaned
+    as_text = pc.cast(pa.array(iso, type=pa.date32()), pa.string())
+    return pc.if_else(pa.array(parsed), as_text, cleaned)
+
+
+def amounts_wan(values: pa.Array) -> pa.Array:
+    """Amounts in 万元: thousands separators and a 万元 unit removed; values stated in 元 are
+    converted (2000元 → 0.2)."""
+    cleaned = pc.replace_substring_regex(trim(nfkc(values)), pattern=r"[,\s]", replacement="")
+    cleaned = pc.replace_substring_regex(cleaned, pattern=r"^(-?\d+(?:\.\d+)?)(?:万元|万)$", replacement=r"\1")
+    in_yuan = pc.match_substring_regex(cleaned, pattern=r"^-?\d+(?:\.\d+)?元$")
+    if not pc.any(in_yuan).as_py():
+        return cleaned
+    texts = cleaned.to_pylist()
+    for i in np.flatnonzero(in_yuan.to_numpy(zero_copy_only=False)):
+        texts[i] = _yuan_to_wan(texts[i][:-1])
+    return pa.array(texts, type=pa.string())
+
+
+def _yuan_to_wan(text: str) -> str:
+    try:
+        value = Decimal(text) / Decimal(10000)
+    except InvalidOperation:
+        return text + "元"
+    return format(value.normalize(), "f")

@@ -1,0 +1,93 @@
+"""What a validation rule is and what it sees.
+
+A rule looks at one :class:`Batch` (the normalised rows of one file) and yields
+:class:`Violation`s: a boolean mask over the rows, the field concerned and a message template.
+Masks keep the rules vectorised; only the rows that fail become :class:`~generator.model.Problem`
+objects, in :func:`generator.rules.check_batch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..model import Severity
+from ..schema import Dataset
+
+
+@dataclass
+class Batch:
+    """The normalised rows of one source file, as columns, with what rules need to know."""
+
+    dataset: Dataset
+    label: str
+    columns: dict[str, pa.Array]
+    rows: np.ndarray
+    as_of: date
+    bad_shape: np.ndarray | None = None
+    cell_counts: np.ndarray | None = None
+    header_cells: int = 0
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def values(self, name: str) -> pa.Array:
+        return self.columns[name]
+
+    def empty(self, name: str) -> np.ndarray:
+        key = ("empty", name)
+        if key not in self._cache:
+            self._cache[key] = pc.equal(self.columns[name], "").to_numpy(zero_copy_only=False)
+        return self._cache[key]
+
+    def present(self, name: str) -> np.ndarray:
+        return ~self.empty(name)
+
+    def equals(self, name: str, value: str) -> np.ndarray:
+        return pc.equal(self.columns[name], value).to_numpy(zero_copy_only=False)
+
+    def isin(self, name: str, options: tuple[str, ...]) -> np.ndarray:
+        return pc.is_in(self.columns[name], value_set=pa.array(list(options), type=pa.string())).to_numpy(
+            zero_copy_only=False)
+
+    def matches(self, name: str, pattern: str) -> np.ndarray:
+        return pc.match_substring_regex(self.columns[name], pattern=pattern).to_numpy(zero_copy_only=False)
+
+    def lengths(self, name: str) -> np.ndarray:
+        return pc.utf8_length(self.columns[name]).to_numpy(zero_copy_only=False)
+
+
+@dataclass
+class Violation:
+    """Rows of a batch that break a rule for one field.
+
+    ``message`` is a template; ``{value}`` and ``{title}`` (the field's Chinese title) are filled
+    in per row. ``values`` overrides what is reported as the value (default: the field's cell).
+    """
+
+    field: str | None
+    mask: np.ndarray
+    message: str
+    values: list[str] | pa.Array | None = None
+
+
+class Rule:
+    """A named check. Subclasses set ``id``, ``severity`` and ``title`` and explain in their
+    docstring why the check exists."""
+
+    id: str = ""
+    severity: Severity = Severity.ERROR
+    title: str = ""
+
+    def check(self, batch: Batch) -> Iterator[Violation]:
+        raise NotImplementedError
+
+    @classmethod
+    def why(cls) -> str:
+        return " ".join((cls.__doc__ or "").split())
