@@ -240,9 +240,9 @@ def read_workbook(dataset: Dataset, path: Path, label: str) -> list[RawTable]:
         tables.append(table)
     for name, rows in sheets:
         if data_sheets and name not in {n for n, _ in data_sheets} and any(_used_width(r) for r in rows):
-            tables[0].file_problem("xlsx.sheet_ignored", Severity.WARNING,
-                                   f"工作表「{name}」没有可识别的表头，未读取。如果其中有数据，请把它移到单独的文件并使用标准表头。",
-                                   value=name)
+            tables[0].problems.append(Problem(
+                dataset.name, label, None, None, name, "xlsx.sheet_ignored", Severity.WARNING,
+                f"工作表「{name}」没有可识别的表头，未读取。如果其中有数据，请把它移到单独的文件并使用标准表头。"))
     return tables
 
 

@@ -91,6 +91,9 @@ def run_intake(datasets_dir: Path, as_of: date, keep_records: bool = True) -> In
     """Validate every file under ``datasets_dir`` as of the build date ``as_of``."""
     if not datasets_dir.is_dir():
         raise ConfigError(f"数据集文件夹 {datasets_dir} 不存在。请指定包含 licensing、penalties、redlist、blacklist 的文件夹。")
+    if not any((datasets_dir / name).is_dir() for name in DATASET_NAMES):
+        raise ConfigError(f"{datasets_dir} 中没有数据集文件夹（{'、'.join(DATASET_NAMES)}）。请确认路径，"
+                          "或先用 gongshi synth --out DIR 生成示例数据。")
     intake = Intake(as_of=as_of)
     intake.problems += _unknown_folders(datasets_dir)
     for dataset in datasets():

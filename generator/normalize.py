@@ -91,6 +91,16 @@ def dates(values: pa.Array, open_end: bool = False) -> pa.Array:
     cleaned = pc.replace_substring_regex(cleaned, pattern=r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$", replacement="")
     if open_end:
         cleaned = map_values(cleaned, dict.fromkeys(OPEN_END_WORDS, OPEN_END))
+    iso = parse_dates(cleaned)
+    parsed = ~np.isnat(iso)
+    if not parsed.any():
+        return cleaned
+    as_text = pc.cast(pa.array(iso, type=pa.date32()), pa.string())
+    return pc.if_else(pa.array(parsed), as_text, cleaned)
+
+
+def parse_dates(cleaned: pa.Array) -> np.ndarray:
+    """The dates in ``cleaned`` as datetime64[D]; NaT where a value is not a real date."""
     n = len(cleaned)
     year = np.zeros(n, dtype=np.int64)
     month = np.zeros(n, dtype=np.int64)
@@ -117,11 +127,13 @@ def dates(values: pa.Array, open_end: bool = False) -> pa.Array:
     if is_serial.any():
         number = pc.cast(pc.fill_null(pc.struct_field(serial, "n"), "0"), pa.int64()).to_numpy()
         iso[is_serial] = _EXCEL_EPOCH + number[is_serial]
-    parsed = ~np.isnat(iso)
-    if not parsed.any():
-        return cleaned
-    as_text = pc.cast(pa.array(iso, type=pa.date32()), pa.string())
-    return pc.if_else(pa.array(parsed), as_text, cleaned)
+    return iso
+
+
+def real_iso_dates(values: pa.Array) -> np.ndarray:
+    """Which values are real dates written as YYYY-MM-DD (what :func:`dates` produces)."""
+    shaped = pc.match_substring_regex(values, pattern=r"^\d{4}-\d{2}-\d{2}$").to_numpy(zero_copy_only=False)
+    return shaped & ~np.isnat(parse_dates(values))
 
 
 def amounts_wan(values: pa.Array) -> pa.Array:

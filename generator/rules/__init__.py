@@ -47,9 +47,15 @@ def check_batch(batch: Batch) -> tuple[list[Problem], np.ndarray, np.ndarray]:
     problems: list[Problem] = []
     if not len(batch):
         return problems, errors, warnings
+    # a row whose cells are shifted is reported for that alone: its other cells mean nothing
+    misshapen = batch.bad_shape if batch.bad_shape is not None else np.zeros(len(batch), dtype=bool)
     for rule_class in ROW_RULES:
         rule = rule_class()
         for violation in rule.check(batch):
+            if rule_class is not CellCount:
+                violation.mask = violation.mask & ~misshapen
+                if not violation.mask.any():
+                    continue
             problems += _problems(batch, rule, violation)
             target = errors if rule.severity is Severity.ERROR else warnings
             target |= violation.mask

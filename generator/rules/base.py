@@ -59,6 +59,15 @@ class Batch:
     def matches(self, name: str, pattern: str) -> np.ndarray:
         return pc.match_substring_regex(self.columns[name], pattern=pattern).to_numpy(zero_copy_only=False)
 
+    def real_date(self, name: str) -> np.ndarray:
+        """Rows whose ``name`` holds a real date (normalised to YYYY-MM-DD)."""
+        key = ("date", name)
+        if key not in self._cache:
+            from ..normalize import real_iso_dates
+
+            self._cache[key] = real_iso_dates(self.columns[name])
+        return self._cache[key]
+
     def lengths(self, name: str) -> np.ndarray:
         return pc.utf8_length(self.columns[name]).to_numpy(zero_copy_only=False)
 

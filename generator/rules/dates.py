@@ -21,7 +21,7 @@ class DateFormat(Rule):
         for f in batch.dataset.fields:
             if f.type != "date":
                 continue
-            bad = batch.present(f.name) & ~batch.matches(f.name, ISO_DATE)
+            bad = batch.present(f.name) & ~batch.real_date(f.name)
             if bad.any():
                 open_end = "，长期有效可写「长期」" if f.normalize == "date_open_end" else ""
                 yield Violation(f.name, bad, "「{title}」的值「{value}」不是有效日期。请写成 2024-03-05 这样的格式"
@@ -39,7 +39,7 @@ class DateOrder(Rule):
         import pyarrow.compute as pc
 
         for start, end in batch.dataset.date_order:
-            both = batch.matches(start, ISO_DATE) & batch.matches(end, ISO_DATE)
+            both = batch.real_date(start) & batch.real_date(end)
             backwards = both & pc.greater(batch.values(start), batch.values(end)).to_numpy(zero_copy_only=False)
             if backwards.any():
                 start_title = batch.dataset.field(start).title
@@ -60,7 +60,7 @@ class DecisionInFuture(Rule):
         import pyarrow.compute as pc
 
         name = batch.dataset.decision_date_field
-        ok = batch.matches(name, ISO_DATE)
+        ok = batch.real_date(name)
         future = ok & pc.greater(batch.values(name), batch.as_of.isoformat()).to_numpy(zero_copy_only=False)
         if future.any():
             yield Violation(name, future, "「{title}」「{value}」晚于本次发布日期 " + batch.as_of.isoformat()

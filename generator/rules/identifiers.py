@@ -116,10 +116,10 @@ class ResidentId(Rule):
             yield Violation(name, bad_check, "「{title}」「{value}」的校验位不符，号码可能录入有误。请核对后更正。",
                             values=_masked(values))
         birth = pc.utf8_slice_codeunits(values, 6, 14)
-        from ..normalize import dates
+        from ..normalize import dates, real_iso_dates
 
         iso = dates(birth)
-        valid = pc.match_substring_regex(iso, r"^\d{4}-\d{2}-\d{2}$").to_numpy(zero_copy_only=False)
+        valid = real_iso_dates(iso)
         not_future = pc.less_equal(iso, batch.as_of.isoformat()).to_numpy(zero_copy_only=False)
         bad_birth = candidates & ~(valid & not_future)
         if bad_birth.any():
