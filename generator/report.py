@@ -12,7 +12,7 @@ from .model import Problem, Severity
 from .rules import catalogue
 
 SYMBOL = {Severity.ERROR: "✗", Severity.WARNING: "!"}
-SEVERITY_WORD = {Severity.ERROR: "错误，该行不发布", Severity.WARNING: "警告，照常发布"}
+SEVERITY_WORD = {Severity.ERROR: "错误，不发布", Severity.WARNING: "警告，照常发布"}
 
 
 def width(text: str) -> int:
@@ -49,9 +49,10 @@ def render_text(intake: Intake, datasets_dir: str, limit: int = 20) -> str:
         problems = by_rule[rule_id]
         rule = rules.get(rule_id)
         severity = problems[0].severity
-        rows_hit = len({(p.file, p.row) for p in problems})
+        rows_hit = len({(p.file, p.row) for p in problems if p.row is not None})
         title = rule.title if rule else rule_id
-        lines.append(f"{SYMBOL[severity]} {rule_id} · {title} · {SEVERITY_WORD[severity]} · {len(problems)} 处，涉及 {rows_hit} 行/文件")
+        extent = f"{len(problems)} 处" + (f"，涉及 {rows_hit} 行" if rows_hit and rows_hit != len(problems) else "")
+        lines.append(f"{SYMBOL[severity]} {rule_id} · {title} · {SEVERITY_WORD[severity]} · {extent}")
         shown = problems if limit <= 0 else problems[:limit]
         for p in shown:
             lines.append("    " + _locate(p) + " " + p.message)

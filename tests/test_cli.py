@@ -1,0 +1,64 @@
+"""The gongshi command: exact output a user sees, JSON, exit codes."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from generator.cli import main
+
+from .conftest import row
+
+
+def run(*args: str, env: dict | None = None):
+    return CliRunner().invoke(main, list(args), env=env)
+
+
+def test_validate_report_exact_output(folder, tmp_path):
+    folder.write("penalties", "a.csv", [row("penalties"), row("penalties", decision_doc_no="2号", fine_amount_wan="-1")],
+                 encoding="gb18030")
+    folder.write("licensing", "b.csv", [row("licensing")], provenance=False)
+    result = run("validate", str(folder.root), "--as-of", "2026-11-23", "--json", str(tmp_path / "r.json"))
+    root = folder.root.as_posix()
+    assert result.output == f"""Gongshi 校验报告 · 数据日期 2026-11-23 · {root}
+
+文件             格式  编码     表头   读取  可发布  未发布  有警告
+licensing/b.csv  csv   utf-8    title     1       0       1       0
+penalties/a.csv  csv   gb18030  title     2       1       1       0
+合计                                      3       1       2       0
+
+问题（按规则）
+✗ provenance.missing · 缺少来源说明文件 · 错误，不发布 · 1 处
+    licensing/b.csv: 缺少来源说明文件 b.csv.provenance.yaml，本文件的所有行暂不发布。请按 README 中的格式补充报送单位、决定机关、报送时间和审核信息。
+✗ amount.negative · 金额为负数 · 错误，不发布 · 1 处
+    penalties/a.csv 第 3 行 [fine_amount_wan]: 「罚款金额（万元）」为负数「-1」。请核对金额后更正。
+
+共 2 个错误、0 个警告；2 行暂不发布。请按上面的提示修正后重新提交。
+"""
+    assert result.exit_code == 1
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert report["totals"] == {"read": 3, "published": 1, "withheld": 2, "warnings": 0}
+    assert [p["rule"] for p in report["problems"]] == ["provenance.missing", "amount.negative"]
+    assert report["rules"][1]["why"].startswith("A negative fine")
+
+
+def test_validate_clean_exits_zero(folder):
+    folder.write("redlist", "a.csv", [row("redlist")])
+    result = run("validate", str(folder.root), "--as-of", "2026-11-23")
+    assert result.exit_code == 0
+    assert result.output.endswith("没有发现问题。\n")
+
+
+def test_as_of_from_source_date_epoch(folder):
+    folder.write("penalties", "a.csv", [row("penalties", decision_date="2026-11-24")])
+    # 2026-11-23T16:30:00Z is already 2026-11-24 in China Standard Time
+    result = run("validate", str(folder.root), env={"SOURCE_DATE_EPOCH": "1795451400"})
+    assert "数据日期 2026-11-24" in result.output and result.exit_code == 0
+
+
+def test_bad_options_exit_two_with_next_step(folder, tmp_path):
+    result = run("validate", str(folder.root), "--as-of", "23/11/2026")
+    assert (result.exit_code, result.output) == (2, "错误：--as-of 的值「23/11/2026」不是日期。请写成 YYYY-MM-DD，例如 --as-of 2026-11-23。\n")
+    result = run("validate", str(tmp_path / "nowhere"))
+    assert result.exit_code == 2 and "不存在" in result.output
