@@ -13,6 +13,8 @@ error problem naming it; ``Intake.reconcile()`` checks exactly that.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -87,8 +89,12 @@ class _FileOutcome:
             self.merged = np.zeros(len(self.publishable), dtype=bool)
 
 
-def run_intake(datasets_dir: Path, as_of: date, keep_records: bool = True) -> Intake:
-    """Validate every file under ``datasets_dir`` as of the build date ``as_of``."""
+def run_intake(datasets_dir: Path, as_of: date, keep_records: bool = True, workers: int | None = None) -> Intake:
+    """Validate every file under ``datasets_dir`` as of the build date ``as_of``.
+
+    Files are checked in ``workers`` threads (default: up to two, one per core); Arrow's kernels
+    release the GIL, so two files really are checked at once. Results are merged in file order,
+    so the outcome does not depend on the thread count."""
     if not datasets_dir.is_dir():
         raise ConfigError(f"数据集文件夹 {datasets_dir} 不存在。请指定包含 licensing、penalties、redlist、blacklist 的文件夹。")
     if not any((datasets_dir / name).is_dir() for name in DATASET_NAMES):
@@ -96,48 +102,64 @@ def run_intake(datasets_dir: Path, as_of: date, keep_records: bool = True) -> In
                           "或先用 gongshi synth --out DIR 生成示例数据。")
     intake = Intake(as_of=as_of)
     intake.problems += _unknown_folders(datasets_dir)
-    for dataset in datasets():
-        outcomes = [_read_file(intake, dataset, datasets_dir, path) for path in find_sources(datasets_dir / dataset.name)]
-        outcomes = [o for group in outcomes for o in group]
-        _resolve_duplicates(intake, dataset, outcomes)
-        for outcome in outcomes:
-            outcome.report.withheld = int((~outcome.publishable).sum())
-            outcome.report.warnings = int((outcome.warned & outcome.publishable).sum())
-            intake.sources.append(outcome.report)
-        if keep_records:
-            intake.records[dataset.name] = _published_records(dataset, outcomes)
+    with ThreadPoolExecutor(max_workers=workers or min(2, os.cpu_count() or 1)) as pool:
+        for dataset in datasets():
+            outcomes = []
+            paths = find_sources(datasets_dir / dataset.name)
+            for file_problems, provenance, file_outcomes in pool.map(
+                    lambda path, dataset=dataset: _read_file(dataset, datasets_dir, path, as_of), paths):
+                intake.problems += file_problems
+                if provenance is not None:
+                    intake.provenance[provenance.file] = provenance
+                outcomes += file_outcomes
+            _collect_dataset(intake, dataset, outcomes, keep_records)
     intake.problems.sort(key=_problem_order)
     return intake
 
 
-def _read_file(intake: Intake, dataset: Dataset, root: Path, path: Path) -> list[_FileOutcome]:
+def _collect_dataset(intake: Intake, dataset: Dataset, outcomes: list[_FileOutcome], keep_records: bool) -> None:
+    """Resolve duplicates across the dataset's files, then count and keep what is published."""
+    _resolve_duplicates(intake, dataset, outcomes)
+    for outcome in outcomes:
+        outcome.report.withheld = int((~outcome.publishable).sum())
+        outcome.report.warnings = int((outcome.warned & outcome.publishable).sum())
+        intake.sources.append(outcome.report)
+    if keep_records:
+        intake.records[dataset.name] = _published_records(dataset, outcomes)
+
+
+def _read_file(dataset: Dataset, root: Path, path: Path, as_of: date
+               ) -> tuple[list[Problem], Provenance | None, list[_FileOutcome]]:
+    """One file: its provenance, then each of its tables read, normalised and checked.
+    Runs in a worker thread, so it returns what it found instead of recording it."""
     label = path.relative_to(root).as_posix()
     if is_companion_file(path):
-        return []
+        return [], None, []
     if not is_data_file(path):
-        intake.problems.append(Problem(dataset.name, label, None, None, path.suffix, "file.unsupported", Severity.WARNING,
-                                       f"不支持 {path.suffix or '无扩展名'} 文件，未读取。请另存为 CSV（UTF-8）或 XLSX 后重新提交。"))
-        return []
-    provenance, provenance_problems = read_provenance(path, dataset.name, label, intake.as_of)
-    intake.problems += provenance_problems
-    if provenance is not None:
-        intake.provenance[label] = provenance
-    return [_check_table(intake, raw, provenance) for raw in read_source(dataset, path, label)]
+        return [Problem(dataset.name, label, None, None, path.suffix, "file.unsupported", Severity.WARNING,
+                        f"不支持 {path.suffix or '无扩展名'} 文件，未读取。请另存为 CSV（UTF-8）或 XLSX 后重新提交。")], None, []
+    provenance, problems = read_provenance(path, dataset.name, label, as_of)
+    outcomes = []
+    for raw in read_source(dataset, path, label):
+        table_problems, outcome = _check_table(raw, provenance, as_of)
+        problems += table_problems
+        outcomes.append(outcome)
+    return problems, provenance, outcomes
 
 
-def _check_table(intake: Intake, raw: RawTable, provenance: Provenance | None) -> _FileOutcome:
+def _check_table(raw: RawTable, provenance: Provenance | None, as_of: date) -> tuple[list[Problem], _FileOutcome]:
     dataset = raw.dataset
-    intake.problems += raw.problems
     report = SourceReport(dataset.name, raw.label, raw.format, raw.encoding, raw.header_style, read=len(raw))
-    batch = Batch(dataset, raw.label, normalise_table(dataset, raw.columns, len(raw)), raw.rows, intake.as_of,
-                  raw.bad_shape, raw.cell_counts, raw.header_cells)
+    columns, real_dates = normalise_table(dataset, raw.columns, len(raw))
+    batch = Batch(dataset, raw.label, columns, raw.rows, as_of, raw.bad_shape, raw.cell_counts, raw.header_cells,
+                  real_dates)
     if raw.unreadable:
         nothing = np.zeros(len(raw), dtype=bool)
-        return _FileOutcome(report, batch, nothing, nothing.copy(), "")
+        return list(raw.problems), _FileOutcome(report, batch, nothing, nothing.copy(), "")
     problems, errors, warnings = check_batch(batch)
-    intake.problems += problems
     publishable = ~errors if provenance is not None else np.zeros(len(raw), dtype=bool)
-    return _FileOutcome(report, batch, publishable, warnings, provenance.submitted_at if provenance else "")
+    return raw.problems + problems, _FileOutcome(report, batch, publishable, warnings,
+                                                 provenance.submitted_at if provenance else "")
 
 
 def _resolve_duplicates(intake: Intake, dataset: Dataset, outcomes: list[_FileOutcome]) -> None:

@@ -22,10 +22,23 @@ CATEGORY_SEPARATORS = r"[;,、|/\s]+"  # after NFKC full-width ；，become ; an
 _EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
 
 
-def normalise_table(dataset: Dataset, columns: dict[str, pa.Array], length: int) -> dict[str, pa.Array]:
-    """Every schema field, cleaned; a field absent from the file is a column of empty strings."""
-    empty = pa.array([""] * length, type=pa.string()) if length else pa.array([], type=pa.string())
-    return {f.name: normalise_column(f, columns[f.name]) if f.name in columns else empty for f in dataset.fields}
+def normalise_table(dataset: Dataset, columns: dict[str, pa.Array], length: int
+                    ) -> tuple[dict[str, pa.Array], dict[str, np.ndarray]]:
+    """Every schema field, cleaned, and for date fields which rows hold a real date. A field
+    absent from the file is a column of empty strings."""
+    empty = pa.array([""] * length, type=pa.string())
+    out: dict[str, pa.Array] = {}
+    real_dates: dict[str, np.ndarray] = {}
+    for f in dataset.fields:
+        if f.name not in columns:
+            out[f.name] = empty
+            if f.type == "date":
+                real_dates[f.name] = np.zeros(length, dtype=bool)
+        elif f.type == "date":
+            out[f.name], real_dates[f.name] = dates_with_validity(columns[f.name], open_end=f.normalize == "date_open_end")
+        else:
+            out[f.name] = normalise_column(f, columns[f.name])
+    return out, real_dates
 
 
 def normalise_column(f: Field, values: pa.Array) -> pa.Array:
@@ -52,8 +65,13 @@ def trim(values: pa.Array) -> pa.Array:
 
 
 def nfkc(values: pa.Array) -> pa.Array:
-    """Full-width letters, digits and punctuation become half-width (９１４５ → 9145)."""
-    return pc.utf8_normalize(values, form="NFKC")
+    """Full-width letters, digits and punctuation become half-width (９１４５ → 9145).
+    Only non-ASCII values are touched: ASCII is already in NFKC, and most codes are ASCII."""
+    non_ascii = pc.invert(pc.string_is_ascii(values))
+    if not pc.any(non_ascii).as_py():
+        return values
+    changed = pc.utf8_normalize(values.filter(non_ascii), form="NFKC")
+    return pc.replace_with_mask(values, non_ascii, changed)
 
 
 def code(values: pa.Array) -> pa.Array:
@@ -84,6 +102,11 @@ def categories(values: pa.Array) -> pa.Array:
 
 
 def dates(values: pa.Array, open_end: bool = False) -> pa.Array:
+    """Dates normalised to ISO 8601; see :func:`dates_with_validity`."""
+    return dates_with_validity(values, open_end)[0]
+
+
+def dates_with_validity(values: pa.Array, open_end: bool = False) -> tuple[pa.Array, np.ndarray]:
     """Dates in the forms departments use, as ISO 8601: 2024-03-05, 2024/3/5, 2024.3.5,
     2024年3月5日, 20240305, Excel serial numbers (45356), with or without a time of day.
     With ``open_end``, 长期 and its synonyms become 9999-12-31."""
@@ -94,9 +117,9 @@ def dates(values: pa.Array, open_end: bool = False) -> pa.Array:
     iso = parse_dates(cleaned)
     parsed = ~np.isnat(iso)
     if not parsed.any():
-        return cleaned
+        return cleaned, parsed
     as_text = pc.cast(pa.array(iso, type=pa.date32()), pa.string())
-    return pc.if_else(pa.array(parsed), as_text, cleaned)
+    return pc.if_else(pa.array(parsed), as_text, cleaned), parsed
 
 
 def parse_dates(cleaned: pa.Array) -> np.ndarray:

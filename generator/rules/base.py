@@ -32,6 +32,7 @@ class Batch:
     bad_shape: np.ndarray | None = None
     cell_counts: np.ndarray | None = None
     header_cells: int = 0
+    real_dates: dict[str, np.ndarray] = field(default_factory=dict)
     _cache: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -57,16 +58,19 @@ class Batch:
             zero_copy_only=False)
 
     def matches(self, name: str, pattern: str) -> np.ndarray:
-        return pc.match_substring_regex(self.columns[name], pattern=pattern).to_numpy(zero_copy_only=False)
+        key = ("match", name, pattern)
+        if key not in self._cache:
+            self._cache[key] = pc.match_substring_regex(self.columns[name], pattern=pattern).to_numpy(
+                zero_copy_only=False)
+        return self._cache[key]
 
     def real_date(self, name: str) -> np.ndarray:
         """Rows whose ``name`` holds a real date (normalised to YYYY-MM-DD)."""
-        key = ("date", name)
-        if key not in self._cache:
+        if name not in self.real_dates:
             from ..normalize import real_iso_dates
 
-            self._cache[key] = real_iso_dates(self.columns[name])
-        return self._cache[key]
+            self.real_dates[name] = real_iso_dates(self.columns[name])
+        return self.real_dates[name]
 
     def lengths(self, name: str) -> np.ndarray:
         return pc.utf8_length(self.columns[name]).to_numpy(zero_copy_only=False)

@@ -74,19 +74,20 @@ def record_keys(dataset: Dataset, columns: dict[str, pa.Array]) -> pa.Array:
 def find_duplicates(dataset: Dataset, candidates: list[Candidate]) -> tuple[list[Problem], dict[str, np.ndarray],
                                                                              dict[str, np.ndarray]]:
     """Problems, and per file label the batch positions withheld as superseded and those merged."""
-    frames = []
-    for i, c in enumerate(candidates):
-        if not len(c.positions):
-            continue
-        keys = record_keys(dataset, c.columns).take(pa.array(c.positions))
-        frames.append(pd.DataFrame({"key": keys.to_numpy(zero_copy_only=False), "file": i, "position": c.positions,
-                                    "row": c.rows}))
+    keys = [record_keys(dataset, c.columns).take(pa.array(c.positions)) for c in candidates]
     superseded: dict[str, list[int]] = {}
     merged: dict[str, list[int]] = {}
     problems: list[Problem] = []
+    repeated_keys = _repeated(keys)
+    frames = []
+    for i, (c, k) in enumerate(zip(candidates, keys, strict=True)):
+        hit = pc.is_in(k, value_set=repeated_keys).to_numpy(zero_copy_only=False) if len(repeated_keys) else None
+        if hit is None or not hit.any():
+            continue
+        frames.append(pd.DataFrame({"key": k.filter(pa.array(hit)).to_numpy(zero_copy_only=False), "file": i,
+                                    "position": c.positions[hit], "row": c.rows[hit]}))
     if frames:
-        frame = pd.concat(frames, ignore_index=True)
-        repeated = frame[frame.duplicated("key", keep=False)]
+        repeated = pd.concat(frames, ignore_index=True)
         if len(repeated):
             repeated = repeated.assign(
                 submitted=[candidates[f].submitted_at for f in repeated["file"]],
@@ -96,6 +97,15 @@ def find_duplicates(dataset: Dataset, candidates: list[Candidate]) -> tuple[list
                 problems += _resolve(dataset, candidates, group, superseded, merged)
     as_arrays = lambda d: {k: np.array(sorted(v), dtype=np.int64) for k, v in d.items()}  # noqa: E731
     return problems, as_arrays(superseded), as_arrays(merged)
+
+
+def _repeated(keys: list[pa.Array]) -> pa.Array:
+    """Keys that occur more than once across all files (a hash count; no sorting)."""
+    if not keys or not sum(len(k) for k in keys):
+        return pa.array([], type=pa.string())
+    encoded = pc.dictionary_encode(pa.chunked_array(keys, type=pa.string()).combine_chunks())
+    counts = np.bincount(encoded.indices.to_numpy(zero_copy_only=False), minlength=len(encoded.dictionary))
+    return encoded.dictionary.filter(pa.array(counts > 1))
 
 
 def _resolve(dataset: Dataset, candidates: list[Candidate], group: pd.DataFrame, superseded: dict, merged: dict
