@@ -63,6 +63,52 @@ def synth(records: int, seed: int, out: Path, as_of: str | None, rows_per_file: 
     click.echo(summary.describe() if hasattr(summary, "describe") else str(summary))
 
 
+@main.command()
+@click.option("--datasets", "datasets_dir", default="datasets", show_default=True, type=click.Path(path_type=Path),
+              help="Folder with licensing/, penalties/, redlist/, blacklist/.")
+@click.option("--out", default="site", show_default=True, type=click.Path(path_type=Path), help="Where the site goes.")
+@click.option("--as-of", "as_of", metavar="DATE", help=AS_OF_HELP)
+def build(datasets_dir: Path, out: Path, as_of: str | None) -> None:
+    """Validate the datasets and build the site into OUT. The previous site stays until the new
+    one is complete."""
+    click.echo(_build(datasets_dir, out, as_of).describe())
+
+
+@main.command()
+@click.option("--datasets", "datasets_dir", default="datasets", show_default=True, type=click.Path(path_type=Path),
+              help="Folder with licensing/, penalties/, redlist/, blacklist/.")
+@click.option("--out", default="site", show_default=True, type=click.Path(path_type=Path), help="Where the site goes.")
+@click.option("--as-of", "as_of", metavar="DATE", help=AS_OF_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.option("--no-build", is_flag=True, help="Serve OUT as it is, without building first.")
+def serve(datasets_dir: Path, out: Path, as_of: str | None, host: str, port: int, no_build: bool) -> None:
+    """Build the site, then serve it at http://HOST:PORT/ until interrupted."""
+    import functools
+    import http.server
+
+    if not no_build:
+        click.echo(_build(datasets_dir, out, as_of).describe())
+    if not out.is_dir():
+        fail(GongshiError(f"{out} 不存在。请先运行 gongshi build，或去掉 --no-build。"))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
+    with http.server.ThreadingHTTPServer((host, port), handler) as server:
+        click.echo(f"正在提供 http://{host}:{port}/ （按 Ctrl+C 停止）")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("已停止。")
+
+
+def _build(datasets_dir: Path, out: Path, as_of: str | None):
+    from .site import build as build_site
+
+    try:
+        return build_site(datasets_dir, out, resolve_as_of(as_of))
+    except GongshiError as exc:
+        fail(exc)
+
+
 def fail(exc: Exception) -> None:
     click.echo(f"错误：{exc}", err=True)
     sys.exit(2)

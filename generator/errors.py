@@ -11,3 +11,7 @@ class ConfigError(GongshiError):
 
 class InputError(GongshiError):
     """Input cannot be read at all (as opposed to rows that fail a rule, which are problems)."""
+
+
+class BuildError(GongshiError):
+    """The site could not be built; the previous site is left as it was."""

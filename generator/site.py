@@ -1,0 +1,133 @@
+"""Build the website: gather and check everything, render, then swap the new site in whole.
+
+``build()`` reads like its table of contents. What is written comes from the intake (validated
+records) and the schemas; nothing is written until everything has been gathered, and the new
+site replaces the old one only when it is complete, so a failed build leaves the last good site.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from .clock import CHINA
+from .errors import BuildError, ConfigError
+from .intake import Intake, run_intake
+from .report import to_json
+from .schema import datasets
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    intake: Intake
+
+    def describe(self) -> str:
+        i = self.intake
+        return (f"已生成网站 {self.out}（数据日期 {i.as_of.isoformat()}）：读取 {i.read} 行，"
+                f"可发布 {i.published} 行，暂不发布 {i.withheld} 行。运行 gongshi validate 查看详情。")
+
+
+def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT) -> BuildResult:
+    """Validate the datasets and build the site into ``out``."""
+    config = project / "mkdocs.yml"
+    if not config.is_file():
+        raise ConfigError(f"找不到 {config}。请在 Gongshi 仓库根目录运行，或用 --project 指定。")
+    intake = run_intake(datasets_dir, as_of)
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".gongshi-", dir=out.parent) as work:
+        docs = Path(work) / "docs"
+        staged = Path(work) / "site"
+        gather_pages(project, docs, intake)
+        render_site(config, docs, staged, as_of)
+        swap_in(staged, out)
+    return BuildResult(out, intake)
+
+
+def gather_pages(project: Path, docs: Path, intake: Intake) -> None:
+    """The hand-written pages, plus pages generated from the schemas and the intake."""
+    shutil.copytree(project / "site_src", docs)
+    env = template_environment(project)
+    generated = {
+        "data/dictionary.md": ("数据字典", "data-dictionary.html", {"datasets": datasets()}),
+        "data/quality.md": ("数据质量", "quality.html", public_quality(intake)),
+    }
+    for path, (title, template, context) in generated.items():
+        html = env.get_template(f"docs/{template}").render(**context)
+        target = docs / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        intro = (docs / path).read_text(encoding="utf-8") if target.exists() else f"# {title}\n"
+        target.write_text(intro.rstrip() + "\n\n" + html + "\n", encoding="utf-8")
+
+
+def public_quality(intake: Intake) -> dict:
+    """Counts per file and per rule, without any problem's value or message: withheld content
+    is never published."""
+    report = to_json(intake, "datasets")
+    return {key: report[key] for key in ("as_of", "totals", "files", "rules")}
+
+
+def template_environment(project: Path) -> Environment:
+    env = Environment(loader=FileSystemLoader(project / "templates"), autoescape=select_autoescape(default=True),
+                      undefined=StrictUndefined, keep_trailing_newline=True)
+    env.filters["pattern_words"] = lambda p: p.strip("^$()").replace("|", "、").replace(".*", "…")
+    return env
+
+
+def render_site(config: Path, docs: Path, site: Path, as_of: date) -> None:
+    """mkdocs-material renders the pages; the build date drives every date it writes."""
+    from mkdocs.commands.build import build as mkdocs_build
+    from mkdocs.config import load_config
+
+    from mkdocs.exceptions import MkDocsException
+
+    epoch = int(datetime.combine(as_of, time(0), CHINA).timestamp())
+    previous = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = str(epoch)
+    messages = _MkdocsMessages()
+    logger = logging.getLogger("mkdocs")
+    logger.addHandler(messages)
+    try:
+        mkdocs_build(load_config(str(config), docs_dir=str(docs), site_dir=str(site)))
+    except (MkDocsException, SystemExit) as exc:
+        details = "\n".join(messages.lines) or str(exc)
+        raise BuildError(f"网页生成失败，原网站保持不变：\n{details}\n请修正 site_src/ 或 mkdocs.yml 后重试。") from None
+    finally:
+        logger.removeHandler(messages)
+        if previous is None:
+            os.environ.pop("SOURCE_DATE_EPOCH", None)
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = previous
+
+
+class _MkdocsMessages(logging.Handler):
+    """Keeps mkdocs' warnings so a failed build can say what failed."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname}: {record.getMessage()}")
+
+
+def swap_in(staged: Path, out: Path) -> None:
+    """Replace ``out`` with the complete ``staged`` site in two renames; the old one goes last."""
+    old = out.with_name(out.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if out.exists():
+        out.rename(old)
+    staged.rename(out)
+    if old.exists():
+        shutil.rmtree(old)
