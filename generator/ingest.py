@@ -77,7 +77,7 @@ def is_data_file(path: Path) -> bool:
 
 def is_companion_file(path: Path) -> bool:
     """Files that may sit beside data files without being data: sidecars and read-me notes."""
-    return path.name.endswith(SIDECAR_SUFFIX) or path.suffix.lower() in (".md", ".txt") and path.stem.upper() == "README"
+    return path.name.endswith(SIDECAR_SUFFIX) or (path.suffix.lower() in (".md", ".txt") and path.stem.upper() == "README")
 
 
 def read_source(dataset: Dataset, path: Path, label: str) -> list[RawTable]:

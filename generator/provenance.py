@@ -72,7 +72,8 @@ def read_provenance(data_file: Path, dataset: str, label: str, as_of: date) -> t
         content = yaml.safe_load(sidecar.read_text(encoding="utf-8-sig"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         reason = type(exc).__name__
-        return None, [problem("provenance.invalid", f"来源说明文件 {sidecar.name} 无法解析（{reason}）。请检查 YAML 格式并以 UTF-8 保存。")]
+        return None, [problem("provenance.invalid",
+                              f"来源说明文件 {sidecar.name} 无法解析（{reason}）。请检查 YAML 格式并以 UTF-8 保存。")]
     if not isinstance(content, dict):
         return None, [problem("provenance.invalid", f"来源说明文件 {sidecar.name} 应为「键: 值」形式的 YAML。请参照 README 中的示例。")]
     problems = []
@@ -80,7 +81,8 @@ def read_provenance(data_file: Path, dataset: str, label: str, as_of: date) -> t
     for key in KEYS:
         raw = content.get(key)
         if raw is None or str(raw).strip() == "":
-            problems.append(problem("provenance.invalid", f"来源说明文件 {sidecar.name} 缺少「{TITLES[key]}」（{key}）。请补充后重新提交。", key))
+            problems.append(problem("provenance.invalid",
+                                    f"来源说明文件 {sidecar.name} 缺少「{TITLES[key]}」（{key}）。请补充后重新提交。", key))
             continue
         if key.endswith("_at"):
             moment = _moment(raw)

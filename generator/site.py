@@ -88,7 +88,6 @@ def render_site(config: Path, docs: Path, site: Path, as_of: date) -> None:
     """mkdocs-material renders the pages; the build date drives every date it writes."""
     from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.config import load_config
-
     from mkdocs.exceptions import MkDocsException
 
     epoch = int(datetime.combine(as_of, time(0), CHINA).timestamp())

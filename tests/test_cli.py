@@ -59,6 +59,7 @@ def test_as_of_from_source_date_epoch(folder):
 
 def test_bad_options_exit_two_with_next_step(folder, tmp_path):
     result = run("validate", str(folder.root), "--as-of", "23/11/2026")
-    assert (result.exit_code, result.output) == (2, "错误：--as-of 的值「23/11/2026」不是日期。请写成 YYYY-MM-DD，例如 --as-of 2026-11-23。\n")
+    expected = "错误：--as-of 的值「23/11/2026」不是日期。请写成 YYYY-MM-DD，例如 --as-of 2026-11-23。\n"
+    assert (result.exit_code, result.output) == (2, expected)
     result = run("validate", str(tmp_path / "nowhere"))
     assert result.exit_code == 2 and "不存在" in result.output

@@ -97,7 +97,7 @@ def test_quoted_newlines_and_commas_inside_cells(folder):
 
 def test_undecodable_bytes_withhold_only_their_rows(folder):
     good = csv_text("penalties", [row("penalties"), row("penalties", decision_doc_no="2号", violation_facts="XX")])
-    data = good.encode("utf-8").replace("XX".encode(), b"\xff\xfe\xfa")
+    data = good.encode("utf-8").replace(b"XX", b"\xff\xfe\xfa")
     folder.write("penalties", "a.csv", data=data)
     intake = folder.intake()
     assert flatten(intake, "row", "field", "rule") == [[3, "violation_facts", "encoding.invalid_bytes"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from generator.codes import USCC_PLACEHOLDER
-from generator.rules import FILE_RULES, ROW_RULES, CROSS_FILE_RULES, catalogue
+from generator.rules import CROSS_FILE_RULES, FILE_RULES, ROW_RULES, catalogue
 
 from .conftest import AUTHORITY, PERSON, PERSON_ID, flatten, resident_id, row, uscc
 
@@ -24,7 +24,8 @@ CASES = [
     ("letter-prefixed USCC Y", "penalties", {"subject_uscc": VALID_ANY[2]}, []),
     ("individual business placeholder with reg no", "penalties",
      {"subject_category": "个体工商户", "subject_uscc": USCC_PLACEHOLDER, "subject_business_reg_no": "450100600123456"}, []),
-    ("full-width code and stray spaces", "penalties", {"subject_uscc": " " + "".join(chr(ord(c) + 0xFEE0) for c in uscc("91450100MA5K00001")) + " "}, []),
+    ("full-width code and stray spaces", "penalties",
+     {"subject_uscc": " " + "".join(chr(ord(c) + 0xFEE0) for c in uscc("91450100MA5K00001")) + " "}, []),
     ("open-ended licence", "licensing", {"valid_to": "长期"}, []),
     ("amount in yuan", "penalties", {"fine_amount_wan": "2,000元"}, []),
     ("several categories, Chinese separators", "penalties", {"penalty_categories": "罚款；警告、没收违法所得"}, []),

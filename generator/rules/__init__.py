@@ -16,8 +16,18 @@ from .base import Batch, Rule, Violation
 from .dates import DateFormat, DateOrder, DecisionInFuture
 from .duplicates import DuplicateIdentical, DuplicateSuperseded
 from .fields import CellCount, Enumerations, InvalidBytes, Required
-from .files import (FileEmpty, FileUnreadable, FileUnsupported, FolderUnknown, HeaderDuplicateColumn, HeaderUnknownColumn,
-                    HeaderUnrecognised, ProvenanceInvalid, ProvenanceMissing, SheetIgnored)
+from .files import (
+    FileEmpty,
+    FileUnreadable,
+    FileUnsupported,
+    FolderUnknown,
+    HeaderDuplicateColumn,
+    HeaderUnknownColumn,
+    HeaderUnrecognised,
+    ProvenanceInvalid,
+    ProvenanceMissing,
+    SheetIgnored,
+)
 from .identifiers import ResidentId, UsccChecksum, UsccFormat, UsccPlaceholder
 from .lists import ListExit
 

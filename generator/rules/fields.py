@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow.compute as pc
 
-from ..model import Severity
 from .base import Batch, Rule, Violation
 
 CATEGORY_FIELD = "subject_category"
