@@ -112,3 +112,7 @@ def _build(datasets_dir: Path, out: Path, as_of: str | None):
 def fail(exc: Exception) -> None:
     click.echo(f"错误：{exc}", err=True)
     sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

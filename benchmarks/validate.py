@@ -1,0 +1,87 @@
+"""Benchmark: validate N synthetic records with `gongshi validate`, as a whole process.
+
+    python benchmarks/validate.py                  # 1,000,000 records, 3 timed runs
+    python benchmarks/validate.py --records 200000 --runs 5
+
+Generates the data once with `gongshi synth` (kept in --data, reused when present), then runs
+`gongshi validate` --runs times after one warm-up and prints each run's wall time, rows per
+second and peak resident memory (the child's ru_maxrss), then the medians against the targets:
+at least 200,000 rows/s and under 2 GB peak memory on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGET_ROWS_PER_SECOND = 200_000
+TARGET_PEAK_BYTES = 2 * 1024**3
+AS_OF = "2026-11-20"
+
+
+def gongshi() -> list[str]:
+    return [sys.executable, "-m", "generator.cli"]
+
+
+def ensure_data(records: int, seed: int, data: Path) -> None:
+    marker = data / ".synth.json"
+    wanted = {"records": records, "seed": seed, "as_of": AS_OF}
+    if marker.is_file() and json.loads(marker.read_text()) == wanted:
+        return
+    print(f"generating {records:,} records into {data} …", flush=True)
+    started = time.perf_counter()
+    subprocess.run([*gongshi(), "synth", "--records", str(records), "--seed", str(seed), "--out", str(data),
+                    "--as-of", AS_OF], check=True, stdout=subprocess.DEVNULL)
+    marker.write_text(json.dumps(wanted))
+    print(f"generated in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def run_once(data: Path, report: Path) -> tuple[float, int]:
+    """Wall seconds and peak RSS (bytes) of one `gongshi validate` process."""
+    code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL); w = time.perf_counter() - t; "
+            "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+    out = subprocess.run([sys.executable, "-c", code, *gongshi(), "validate", str(data), "--as-of", AS_OF,
+                          "--json", str(report)], check=True, capture_output=True, text=True).stdout.split()
+    wall, peak_kib, status = float(out[0]), int(out[1]), int(out[2])
+    if status not in (0, 1):
+        raise SystemExit(f"gongshi validate failed with exit status {status}")
+    return wall, peak_kib * 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=Path("bench-data") / "validate")
+    args = parser.parse_args()
+    ensure_data(args.records, args.seed, args.data)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        run_once(args.data, report)  # warm-up: file cache, bytecode
+        rows = json.loads(report.read_text(encoding="utf-8"))["totals"]["read"]
+        results = []
+        for i in range(args.runs):
+            wall, peak = run_once(args.data, report)
+            results.append((wall, peak))
+            print(f"run {i + 1}: {wall:.2f} s, {rows / wall:,.0f} rows/s, peak {peak / 1024**2:,.0f} MiB", flush=True)
+    wall = statistics.median(w for w, _ in results)
+    peak = max(p for _, p in results)
+    speed = rows / wall
+    print(f"\nrows read: {rows:,} on {os.cpu_count()} cores")
+    print(f"median wall: {wall:.2f} s  ->  {speed:,.0f} rows/s (target >= {TARGET_ROWS_PER_SECOND:,}) "
+          f"{'OK' if speed >= TARGET_ROWS_PER_SECOND else 'MISSED'}")
+    print(f"peak RSS: {peak / 1024**2:,.0f} MiB (target < {TARGET_PEAK_BYTES // 1024**2:,} MiB) "
+          f"{'OK' if peak < TARGET_PEAK_BYTES else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

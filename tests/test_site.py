@@ -1,0 +1,82 @@
+"""The site build: generated pages parsed as HTML, nothing withheld leaks, failures keep the old site."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from bs4 import BeautifulSoup
+
+from generator.errors import BuildError
+from generator.schema import datasets
+from generator.site import ROOT, build
+
+from .conftest import AS_OF, row
+
+
+def page(out, path):
+    return BeautifulSoup((out / path / "index.html").read_text(encoding="utf-8"), "html.parser")
+
+
+@pytest.fixture
+def built(folder, tmp_path):
+    folder.write("penalties", "a.csv", [row("penalties"), row("penalties", decision_doc_no="2号",
+                                                               violation_facts="<script>alert(1)</script>",
+                                                               fine_amount_wan="-1")])
+    out = tmp_path / "site"
+    result = build(folder.root, out, AS_OF)
+    return out, result
+
+
+def test_dictionary_lists_every_field_of_every_schema(built):
+    out, _ = built
+    soup = page(out, "data/dictionary")
+    for dataset in datasets():
+        heading = soup.find("h2", id=dataset.name)
+        assert heading is not None and dataset.title in heading.get_text()
+        table = heading.find_next("table")
+        rows = table.find("tbody").find_all("tr")
+        assert [r["id"] for r in rows] == [f"{dataset.name}-{f.name}" for f in dataset.fields]
+        for r, f in zip(rows, dataset.fields, strict=True):
+            cells = [c.get_text(strip=True) for c in r.find_all("td")]
+            assert cells[0] == f.title and cells[2] == f.name and cells[1] == (f.code or "")
+
+
+def test_quality_page_counts_without_withheld_content(built):
+    out, result = built
+    soup = page(out, "data/quality")
+    cells = [c.get_text(strip=True) for c in soup.find("h2", id="files").find_next("table").find("tbody").find_all("td")]
+    assert cells == ["penalties/a.csv", "csv", "utf-8", "2", "1", "1", "0"]
+    rules = [c.get_text(strip=True) for c in soup.find("h2", id="rules").find_next("table").find("tbody").find_all("td")]
+    assert rules == ["amount.negative", "金额为负数", "错误（不发布）", "1"]
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix in (".html", ".json", ".xml"):
+            assert "alert(1)" not in path.read_text(encoding="utf-8", errors="replace"), path
+    assert result.intake.withheld == 1
+
+
+def test_same_input_same_bytes(folder, tmp_path):
+    folder.write("redlist", "a.csv", [row("redlist")])
+    first, second = tmp_path / "one", tmp_path / "two"
+    build(folder.root, first, AS_OF)
+    build(folder.root, second, AS_OF)
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    for f in files:
+        assert (first / f).read_bytes() == (second / f).read_bytes(), f
+
+
+def test_failed_build_leaves_the_last_good_site(folder, tmp_path):
+    folder.write("redlist", "a.csv", [row("redlist")])
+    out = tmp_path / "site"
+    build(folder.root, out, AS_OF)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "site_src", project / "site_src")
+    shutil.copytree(ROOT / "templates", project / "templates")
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8").replace("index.md", "missing.md", 1)
+    (project / "mkdocs.yml").write_text(config, encoding="utf-8")
+    with pytest.raises(BuildError, match=r"missing\.md"):
+        build(folder.root, out, AS_OF, project=project)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".gongshi-")] == []
