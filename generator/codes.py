@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"  # no I, O, S, V, Z; valued 0-30 in this order
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -65,8 +64,8 @@ def ascii_matrix(values: pa.Array, width: int) -> np.ndarray:
     values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     if len(values) == 0:
         return np.zeros((0, width), dtype=np.uint8)
-    values = pc.cast(values, pa.large_string()) if values.type != pa.large_string() else values
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset : values.offset + len(values) + 1]
+    offset_type = np.int64 if values.type == pa.large_string() else np.int32
+    offsets = np.frombuffer(values.buffers()[1], dtype=offset_type)[values.offset : values.offset + len(values) + 1]
     data = np.frombuffer(values.buffers()[2], dtype=np.uint8)
     start = int(offsets[0])
     return data[start : start + len(values) * width].reshape(len(values), width)

@@ -12,6 +12,7 @@ cell count is re-read with Python's ``csv`` module, which can say which rows are
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import sys
@@ -32,6 +33,7 @@ DATA_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
 SIDECAR_SUFFIX = ".provenance.yaml"
 MIN_RECOGNISED_COLUMNS = 3
 CSV_BLOCK_SIZE = 64 << 20  # a row (with 1 MB cells) must fit in one block
+SMALL_FILE_BYTES = 8 << 20  # smaller files are parsed in one thread: files are already read in parallel
 
 csv.field_size_limit(min(sys.maxsize, 1 << 31 - 1))
 
@@ -91,6 +93,18 @@ def read_source(dataset: Dataset, path: Path, label: str) -> list[RawTable]:
 # Encodings
 
 
+def looks_utf8(data: bytes) -> bool:
+    """Whether the start of a BOM-less file is UTF-8. The rest is validated by the CSV reader,
+    which refuses invalid UTF-8; only then is the whole file decoded here."""
+    if data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data[:1 << 16], final=len(data) <= 1 << 16)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def decode(data: bytes) -> tuple[bytes, str]:
     """Return the file as UTF-8 bytes and the encoding it was detected in.
 
@@ -137,7 +151,10 @@ def read_delimited(dataset: Dataset, path: Path, label: str) -> RawTable:
         table.unreadable = True
         table.file_problem("file.unreadable", Severity.ERROR, f"无法读取文件：{exc.strerror}。请确认文件完整后重新提交。")
         return table
-    utf8, table.encoding = decode(data)
+    if looks_utf8(data):
+        utf8, table.encoding = data, "utf-8"
+    else:
+        utf8, table.encoding = decode(data)
     del data
     text_head = utf8[:1 << 20].decode("utf-8", errors="replace")
     first_line = text_head.split("\n", 1)[0]
@@ -149,6 +166,12 @@ def read_delimited(dataset: Dataset, path: Path, label: str) -> RawTable:
         table.file_problem("file.empty", Severity.WARNING, "文件为空，没有表头也没有数据行。如果是误提交，请从 datasets/ 中删除该文件。")
         return table
     cells = _parse_fast(utf8, delimiter, len(header))
+    if cells is None and table.encoding == "utf-8":
+        try:
+            utf8.decode("utf-8")
+        except UnicodeDecodeError:  # valid at the start only: decode the whole file properly
+            utf8, table.encoding = decode(utf8)
+            cells = _parse_fast(utf8, delimiter, len(header))
     if cells is None:
         cells, counts, blank = _parse_tolerant(utf8, delimiter, len(header))
         table.cell_counts = counts
@@ -170,11 +193,15 @@ def _parse_fast(utf8: bytes, delimiter: str, width: int) -> list[pa.Array] | Non
         return "skip"
 
     names = [f"c{i}" for i in range(width)]
+    # a block must hold the longest row; a small file is one block, read without extra threads
+    block = min(CSV_BLOCK_SIZE, max(1 << 16, len(utf8) + 1))
     try:
         result = pacsv.read_csv(
             pa.BufferReader(utf8),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=CSV_BLOCK_SIZE, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False,
+            read_options=pacsv.ReadOptions(column_names=names, block_size=block, skip_rows=1,
+                                           use_threads=len(utf8) > SMALL_FILE_BYTES),
+            # without a quote character no value can hold a newline, and parsing is faster
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=b'"' in utf8, ignore_empty_lines=False,
                                              invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False,
                                                  quoted_strings_can_be_null=False, null_values=[]),
@@ -284,11 +311,10 @@ def _cell_text(value: object) -> str:
 
 def _blank_rows(cells: list[pa.Array]) -> np.ndarray:
     """Rows in which every cell is empty or white space."""
-    n = len(cells[0]) if cells else 0
-    blank = np.ones(n, dtype=bool)
-    for column in cells:
-        blank &= pc.equal(pc.utf8_trim_whitespace(column), "").to_numpy(zero_copy_only=False)
-    return blank
+    if not cells:
+        return np.zeros(0, dtype=bool)
+    joined = pc.binary_join_element_wise(*cells, "") if len(cells) > 1 else cells[0]
+    return pc.equal(pc.utf8_trim_whitespace(joined), "").to_numpy(zero_copy_only=False)
 
 
 def _attach_columns(table: RawTable, header: list[str], cells: list[pa.Array], rows: np.ndarray,

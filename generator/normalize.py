@@ -76,7 +76,13 @@ def nfkc(values: pa.Array) -> pa.Array:
 
 def code(values: pa.Array) -> pa.Array:
     """Identifiers: half-width, no white space anywhere, upper case."""
-    return pc.utf8_upper(pc.replace_substring_regex(nfkc(values), pattern="[\\s\u200b\ufeff]+", replacement=""))
+    values = nfkc(values)
+    ascii_only = pc.all(pc.string_is_ascii(values)).as_py() is not False
+    if ascii_only:
+        if pc.any(pc.match_substring_regex(values, pattern=r"\s")).as_py():
+            values = pc.replace_substring_regex(values, pattern=r"\s+", replacement="")
+        return pc.ascii_upper(values)
+    return pc.utf8_upper(pc.replace_substring_regex(values, pattern="[\\s\u200b\ufeff]+", replacement=""))
 
 
 def enum(values: pa.Array, aliases: dict[str, str]) -> pa.Array:
@@ -123,7 +129,32 @@ def dates_with_validity(values: pa.Array, open_end: bool = False) -> tuple[pa.Ar
 
 
 def parse_dates(cleaned: pa.Array) -> np.ndarray:
-    """The dates in ``cleaned`` as datetime64[D]; NaT where a value is not a real date."""
+    """The dates in ``cleaned`` as datetime64[D]; NaT where a value is not a real date.
+
+    ISO dates, the common case, go through Arrow's strptime in one pass; a round trip back to
+    text rejects the dates strptime would roll over (2024-02-30). Only the other values are
+    tried against the other forms."""
+    n = len(cleaned)
+    iso = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    shaped = pc.match_substring_regex(cleaned, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    if pc.any(shaped).as_py():
+        parsed = pc.cast(pc.strptime(cleaned, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
+        exact = pc.and_(shaped, pc.equal(pc.cast(parsed, pa.string()), cleaned))
+        exact_np = pc.fill_null(exact, False).to_numpy(zero_copy_only=False)
+        days = pc.fill_null(pc.cast(parsed, pa.int32()), 0).to_numpy(zero_copy_only=False).astype("datetime64[D]")
+        iso[exact_np] = days[exact_np]
+        rest = ~pc.fill_null(shaped, False).to_numpy(zero_copy_only=False) & pc.not_equal(cleaned, "").to_numpy(
+            zero_copy_only=False)
+    else:
+        rest = pc.not_equal(cleaned, "").to_numpy(zero_copy_only=False)
+    if rest.any():
+        index = np.flatnonzero(rest)
+        iso[index] = _parse_other_forms(cleaned.take(pa.array(index)))
+    return iso
+
+
+def _parse_other_forms(cleaned: pa.Array) -> np.ndarray:
+    """2024/3/5, 2024.3.5, 2024年3月5日, 20240305 and Excel serial numbers."""
     n = len(cleaned)
     year = np.zeros(n, dtype=np.int64)
     month = np.zeros(n, dtype=np.int64)

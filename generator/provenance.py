@@ -28,6 +28,7 @@ from .ingest import SIDECAR_SUFFIX
 from .model import Problem, Severity
 
 CHINA = timezone(timedelta(hours=8))
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml is ~10x faster; same safe subset
 KEYS = ("submitting_unit", "submitting_unit_uscc", "authority", "authority_uscc", "submitted_at", "approved_by",
         "approved_at")
 TITLES = {
@@ -69,7 +70,7 @@ def read_provenance(data_file: Path, dataset: str, label: str, as_of: date) -> t
         return None, [problem("provenance.missing", f"缺少来源说明文件 {sidecar.name}，本文件的所有行暂不发布。"
                               "请按 README 中的格式补充报送单位、决定机关、报送时间和审核信息。")]
     try:
-        content = yaml.safe_load(sidecar.read_text(encoding="utf-8-sig"))
+        content = yaml.load(sidecar.read_text(encoding="utf-8-sig"), Loader=SAFE_LOADER)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         reason = type(exc).__name__
         return None, [problem("provenance.invalid",

@@ -87,7 +87,7 @@ def _problems(batch: Batch, rule: Rule, violation: Violation) -> list[Problem]:
     out = []
     for i, value in zip(index, shown, strict=True):
         value = clip(value)
-        out.append(Problem(batch.dataset.name, batch.label, int(batch.rows[i]), violation.field, value, rule.id,
+        out.append(Problem(batch.dataset.name, batch.label(i), int(batch.rows[i]), violation.field, value, rule.id,
                            rule.severity, violation.message.format(value=value if value is not None else "", title=title)))
     return out
 

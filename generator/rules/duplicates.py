@@ -10,16 +10,17 @@ file name, then a later row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import groupby
+from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import codes
 from ..model import Problem, Severity
 from ..schema import Dataset
-from .base import Rule
+from .base import Batch, Rule
 
 KEY_SEPARATOR = "\x1f"
 
@@ -44,13 +45,10 @@ class DuplicateSuperseded(Rule):
 
 @dataclass
 class Candidate:
-    """The rows of one file that passed the row rules, as the duplicate check sees them."""
+    """The rows of one batch that passed the row rules, as the duplicate check sees them."""
 
-    label: str
-    submitted_at: str
-    rows: np.ndarray  # spreadsheet row numbers of the candidate rows
-    positions: np.ndarray  # their positions in the file's batch
-    columns: dict[str, pa.Array]  # normalised columns of the whole batch
+    batch: Batch
+    positions: np.ndarray  # positions in the batch of the rows that may be published
 
 
 def subject_key(columns: dict[str, pa.Array]) -> pa.Array:
@@ -71,36 +69,35 @@ def record_keys(dataset: Dataset, columns: dict[str, pa.Array]) -> pa.Array:
     return pc.binary_join_element_wise(*parts, KEY_SEPARATOR)
 
 
-def find_duplicates(dataset: Dataset, candidates: list[Candidate]) -> tuple[list[Problem], dict[str, np.ndarray],
-                                                                             dict[str, np.ndarray]]:
-    """Problems, and per file label the batch positions withheld as superseded and those merged."""
-    keys = [record_keys(dataset, c.columns).take(pa.array(c.positions)) for c in candidates]
-    superseded: dict[str, list[int]] = {}
-    merged: dict[str, list[int]] = {}
+def find_duplicates(dataset: Dataset, candidates: list[Candidate], submitted: list[str]
+                    ) -> tuple[list[Problem], dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Problems, and per candidate batch the positions withheld as superseded and those merged.
+
+    ``submitted`` gives each source file's provenance ``submitted_at`` (by the batches' source
+    index): the later submission wins."""
+    keys = [record_keys(dataset, c.batch.columns).take(pa.array(c.positions)) for c in candidates]
+    superseded: dict[int, list[int]] = {}
+    merged: dict[int, list[int]] = {}
     problems: list[Problem] = []
     repeated_keys = _repeated(keys)
-    frames = []
+    repeated: list[_Repeat] = []
     for i, (c, k) in enumerate(zip(candidates, keys, strict=True)):
-        hit = pc.is_in(k, value_set=repeated_keys).to_numpy(zero_copy_only=False) if len(repeated_keys) else None
-        if hit is None or not hit.any():
-            continue
-        frames.append(pd.DataFrame({"key": k.filter(pa.array(hit)).to_numpy(zero_copy_only=False), "file": i,
-                                    "position": c.positions[hit], "row": c.rows[hit]}))
-    if frames:
-        repeated = pd.concat(frames, ignore_index=True)
-        if len(repeated):
-            repeated = repeated.assign(
-                submitted=[candidates[f].submitted_at for f in repeated["file"]],
-                label=[candidates[f].label for f in repeated["file"]],
-            ).sort_values(["key", "submitted", "label", "row"], kind="stable")
-            for _, group in repeated.groupby("key", sort=True):
-                problems += _resolve(dataset, candidates, group, superseded, merged)
+        if not len(repeated_keys):
+            break
+        hit = pc.is_in(k, value_set=repeated_keys).to_numpy(zero_copy_only=False)
+        for key, position in zip(k.filter(pa.array(hit)).to_pylist(), c.positions[hit].tolist(), strict=True):
+            source = int(c.batch.source[position])
+            repeated.append(_Repeat(key, submitted[source], c.batch.labels[source], int(c.batch.rows[position]), i,
+                                    position))
+    repeated.sort()
+    for _, group in groupby(repeated, key=lambda r: r.key):
+        problems += _resolve(dataset, candidates, list(group), superseded, merged)
     as_arrays = lambda d: {k: np.array(sorted(v), dtype=np.int64) for k, v in d.items()}  # noqa: E731
     return problems, as_arrays(superseded), as_arrays(merged)
 
 
 def _repeated(keys: list[pa.Array]) -> pa.Array:
-    """Keys that occur more than once across all files (a hash count; no sorting)."""
+    """Keys that occur more than once across all batches (hashing, no sorting)."""
     if not keys or not sum(len(k) for k in keys):
         return pa.array([], type=pa.string())
     encoded = pc.dictionary_encode(pa.chunked_array(keys, type=pa.string()).combine_chunks())
@@ -108,27 +105,37 @@ def _repeated(keys: list[pa.Array]) -> pa.Array:
     return encoded.dictionary.filter(pa.array(counts > 1))
 
 
-def _resolve(dataset: Dataset, candidates: list[Candidate], group: pd.DataFrame, superseded: dict, merged: dict
+class _Repeat(NamedTuple):
+    """A row whose record key occurs more than once; sorts in the order submissions count."""
+
+    key: str
+    submitted: str
+    label: str
+    row: int
+    batch: int
+    position: int
+
+
+def _resolve(dataset: Dataset, candidates: list[Candidate], records: list[_Repeat], superseded: dict, merged: dict
              ) -> list[Problem]:
-    records = list(group.itertuples(index=False))
     winner = records[-1]
-    winner_content = _content(dataset, candidates[winner.file], winner.position)
+    winner_content = _content(dataset, candidates[winner.batch].batch, winner.position)
+    where = f"{winner.label} 第 {winner.row} 行"
     problems = []
     for r in records[:-1]:
-        source = candidates[r.file]
-        where = f"{candidates[winner.file].label} 第 {winner.row} 行"
-        doc = source.columns[dataset.record_key[-1]][int(r.position)].as_py()
-        if _content(dataset, source, r.position) == winner_content:
-            merged.setdefault(source.label, []).append(int(r.position))
+        batch = candidates[r.batch].batch
+        doc = batch.columns[dataset.record_key[-1]][int(r.position)].as_py()
+        if _content(dataset, batch, r.position) == winner_content:
+            merged.setdefault(r.batch, []).append(int(r.position))
             rule, message = DuplicateIdentical, f"与 {where} 完全相同，只发布一次。请避免重复提交同一记录。"
         else:
-            superseded.setdefault(source.label, []).append(int(r.position))
+            superseded.setdefault(r.batch, []).append(int(r.position))
             rule, message = DuplicateSuperseded, (f"与 {where} 是同一决定但内容不同；以较新提交的 {where} 为准，本行不发布。"
                                                   "如果本行才是正确的，请更正或撤回较新的记录。")
-        problems.append(Problem(dataset.name, source.label, int(r.row), dataset.record_key[-1], doc, rule.id,
-                                rule.severity, message))
+        problems.append(Problem(dataset.name, r.label, int(r.row), dataset.record_key[-1], doc, rule.id, rule.severity,
+                                message))
     return problems
 
 
-def _content(dataset: Dataset, candidate: Candidate, position: int) -> tuple:
-    return tuple(candidate.columns[name][int(position)].as_py() for name in dataset.field_names)
+def _content(dataset: Dataset, batch: Batch, position: int) -> tuple:
+    return tuple(batch.columns[name][int(position)].as_py() for name in dataset.field_names)

@@ -22,8 +22,8 @@ class CellCount(Rule):
     def check(self, batch: Batch) -> Iterator[Violation]:
         if batch.bad_shape is None or not batch.bad_shape.any():
             return
-        values = [f"{n} 个单元格" for n in batch.cell_counts]
-        yield Violation(None, batch.bad_shape, f"该行有 {{value}}，表头有 {batch.header_cells} 列，各列可能错位。"
+        values = [f"{n} 个单元格，表头有 {h} 列" for n, h in zip(batch.cell_counts, batch.header_cells, strict=True)]
+        yield Violation(None, batch.bad_shape, "该行有 {value}，各列可能错位。"
                         "请检查该行是否有未加引号的逗号或换行，修正后重新导出。", values)
 
 
@@ -35,8 +35,10 @@ class InvalidBytes(Rule):
     title = "含有无法识别的字符编码"
 
     def check(self, batch: Batch) -> Iterator[Violation]:
+        if batch.lossy is None or not batch.lossy.any():
+            return
         for name, column in batch.columns.items():
-            mask = pc.match_substring(column, "\ufffd").to_numpy(zero_copy_only=False)
+            mask = pc.match_substring(column, "\ufffd").to_numpy(zero_copy_only=False) & batch.lossy
             if mask.any():
                 yield Violation(name, mask, "「{title}」含有无法解码的字节（显示为 �）。"
                                 "请将文件统一另存为 UTF-8 或 GB18030 编码后重新提交。")

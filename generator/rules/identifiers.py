@@ -23,7 +23,9 @@ def _uscc_fields(batch: Batch) -> list[str]:
 def _checksum_mask(values: pa.Array, candidates: np.ndarray, check) -> np.ndarray:
     """Rows among ``candidates`` (18 ASCII characters each) whose check character is right."""
     ok = np.zeros(len(values), dtype=bool)
-    if candidates.any():
+    if candidates.all():
+        ok[:] = check(codes.ascii_matrix(values, 18))
+    elif candidates.any():
         index = np.flatnonzero(candidates)
         ok[index] = check(codes.ascii_matrix(values.take(pa.array(index)), 18))
     return ok
