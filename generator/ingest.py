@@ -34,6 +34,7 @@ SIDECAR_SUFFIX = ".provenance.yaml"
 MIN_RECOGNISED_COLUMNS = 3
 CSV_BLOCK_SIZE = 64 << 20  # a row (with 1 MB cells) must fit in one block
 SMALL_FILE_BYTES = 8 << 20  # smaller files are parsed in one thread: files are already read in parallel
+HEADER_BYTES = 1 << 16  # the header row is read from the first 64 KiB (longer headers: see header.unrecognised)
 
 csv.field_size_limit(min(sys.maxsize, 1 << 31 - 1))
 
@@ -156,7 +157,7 @@ def read_delimited(dataset: Dataset, path: Path, label: str) -> RawTable:
     else:
         utf8, table.encoding = decode(data)
     del data
-    text_head = utf8[:1 << 20].decode("utf-8", errors="replace")
+    text_head = utf8[:HEADER_BYTES].decode("utf-8", errors="replace")
     first_line = text_head.split("\n", 1)[0]
     delimiter = sniff_delimiter(first_line)
     if delimiter == "\t":
