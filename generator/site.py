@@ -67,7 +67,8 @@ def gather_pages(project: Path, docs: Path, intake: Intake) -> None:
         target = docs / path
         target.parent.mkdir(parents=True, exist_ok=True)
         intro = (docs / path).read_text(encoding="utf-8") if target.exists() else f"# {title}\n"
-        target.write_text(intro.rstrip() + "\n\n" + html + "\n", encoding="utf-8")
+        wide = "---\nhide:\n  - toc\n---\n\n"  # wide tables: the page's own contents column gives way
+        target.write_text(wide + intro.rstrip() + "\n\n" + html + "\n", encoding="utf-8")
 
 
 def public_quality(intake: Intake) -> dict:
