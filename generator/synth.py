@@ -1359,8 +1359,8 @@ def header_text(field_spec: dict, style: str) -> str:
         return field_spec["title"]
     if style == "title_fullwidth":
         return field_spec["title"].translate(HALF_TO_FULL_BRACKETS)
-    if style == "code":
-        return field_spec["code"]
+    if style == "code":  # fields without a national code (the status fields) keep their title
+        return field_spec.get("code", field_spec["title"])
     return field_spec["name"]
 
 
@@ -1512,7 +1512,8 @@ def write_disclosure_file(out: Path, ctx: FileContext, file_plan: FilePlan, days
     n = len(days)
     if style.noisy:
         add_noise(columns, schema, rng)
-    fields = [f for f in schema["fields"] if f["name"] not in style.dropped]
+    # the fields the generator makes (not the optional status fields), less those this export drops
+    fields = [f for f in schema["fields"] if f["name"] in columns and f["name"] not in style.dropped]
     order = rng.permutation(len(fields)).tolist()
     fields = [fields[i] for i in order]
     submitted, approved = provenance_times(ctx.window, rng)

@@ -1,0 +1,255 @@
+"""The publication decision: for every record and a build date, published or not, the last day
+it is shown (``display_until``), and why.
+
+Pages, feeds and data packages take their records from here, never from the raw rows. The
+decision is vectorised over a dataset's records; dates are NumPy ``datetime64[D]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..normalize import parse_dates
+from ..schema import Dataset
+from .policy import SEVERITIES, Policy
+from .privacy import protect
+
+NAT = np.datetime64("NaT", "D")
+
+# reason code → (Chinese label, published?)
+REASONS: dict[str, tuple[str, bool]] = {
+    "displayed": ("在公示期内", True),
+    "in_force": ("许可有效", True),
+    "licence_history": ("历史许可", True),
+    "listed": ("在列", True),
+    "minor_severity": ("轻微失信行为，不予公示", False),
+    "period_ended": ("公示期满", False),
+    "publicity_end": ("公示截止期已过", False),
+    "repaired": ("已信用修复", False),
+    "revoked": ("决定已撤销、变更或确认违法无效", False),
+    "objection_upheld": ("异议成立，已撤回", False),
+    "objection_pending": ("异议处理中，暂停公示", False),
+    "history_ended": ("历史许可展示期满", False),
+    "removed": ("已移出名单", False),
+    "list_expired": ("名单有效期届满", False),
+    "minor_subject": ("涉及未成年人", False),
+    "restricted": ("涉及国家秘密、商业秘密或个人隐私", False),
+}
+
+PUBLISHED = "_published"
+DISPLAY_UNTIL = "_display_until"
+REASON = "_reason"
+SEVERITY = "_severity"
+REGIME = "_regime"
+UNDER_OBJECTION = "_under_objection"
+
+
+@dataclass
+class Decisions:
+    """A dataset's records with their decision columns, as of one build date."""
+
+    dataset: Dataset
+    as_of: date
+    table: pa.Table
+
+    def published(self) -> pa.Table:
+        """The records to publish, with personal data already protected."""
+        return protect(self.dataset, self.table.filter(self.table[PUBLISHED]))
+
+    def counts(self) -> dict[str, int]:
+        """Records per reason, in the order of :data:`REASONS`."""
+        values, counts = np.unique(self.table[REASON].to_numpy(zero_copy_only=False), return_counts=True)
+        found = dict(zip(values.tolist(), counts.tolist(), strict=True))
+        return {reason: found[reason] for reason in REASONS if reason in found}
+
+
+def decide(dataset: Dataset, records: pa.Table, as_of: date, policy: Policy | None = None) -> Decisions:
+    """Decide every record of ``dataset`` as of ``as_of``."""
+    policy = policy or Policy()
+    n = records.num_rows
+    today = np.datetime64(as_of, "D")
+    column = {name: records[name].combine_chunks() if records.num_rows else pa.array([], pa.string())
+              for name in dataset.field_names}
+    if dataset.name == "penalties":
+        until, reason, severity, regime = _penalties(column, today, policy)
+    elif dataset.name == "licensing":
+        until, reason = _licences(column, today, policy)
+        severity = regime = np.full(n, "", dtype=object)
+    else:
+        until, reason = _listings(column, today, policy)
+        severity = regime = np.full(n, "", dtype=object)
+    under_objection = _equals(column, "objection_status", "异议处理中")
+    overrides = [  # later entries win: the strongest reason not to publish is the one reported
+        (under_objection & policy.suppress_under_objection, "objection_pending"),
+        (_equals(column, "objection_status", "已撤销"), "objection_upheld"),
+        (_minor_subject(column), "minor_subject"),
+        (_present(column, "restriction"), "restricted"),
+    ]
+    for mask, code in overrides:
+        reason = np.where(mask, code, reason)
+    published = np.array([REASONS[r][1] for r in reason], dtype=bool) if n else np.zeros(0, dtype=bool)
+    shown_until = np.where(np.isnat(until), "", np.datetime_as_string(until, unit="D")) if n else np.zeros(0, dtype=object)
+    table = records.append_column(PUBLISHED, pa.array(published, pa.bool_()))
+    table = table.append_column(DISPLAY_UNTIL, pa.array(shown_until.astype(object), pa.string()))
+    table = table.append_column(REASON, pa.array(reason.astype(object), pa.string()))
+    table = table.append_column(SEVERITY, pa.array(np.asarray(severity, dtype=object), pa.string()))
+    table = table.append_column(REGIME, pa.array(np.asarray(regime, dtype=object), pa.string()))
+    table = table.append_column(UNDER_OBJECTION, pa.array(under_objection & published, pa.bool_()))
+    return Decisions(dataset, as_of, table)
+
+
+# ---------------------------------------------------------------------------------------------
+# Penalties
+
+
+def _penalties(column: dict[str, pa.Array], today: np.datetime64, policy: Policy):
+    decided = _dates(column["decision_date"])
+    n = len(decided)
+    severity = severity_of(column, policy)
+    regime_id = np.full(n, "", dtype=object)
+    minimum = np.zeros(n, dtype=np.int64)
+    maximum = np.zeros(n, dtype=np.int64)
+    publishable = np.zeros(n, dtype=bool)
+    authority = column["authority"].to_numpy(zero_copy_only=False)
+    for regime in policy.regimes:
+        starts = np.datetime64(regime.starts, "D")
+        in_regime = decided >= starts
+        if regime.ends is not None:
+            in_regime &= decided <= np.datetime64(regime.ends, "D")
+        for level in SEVERITIES:
+            rows = in_regime & (severity == level)
+            period = regime.periods[level]
+            regime_id[rows] = regime.id
+            minimum[rows] = period.minimum_months
+            maximum[rows] = period.maximum_months
+            publishable[rows] = period.published or (level == "轻微" and policy.publish_minor_penalties)
+        if regime.sector_keywords:
+            sector = in_regime & np.array([any(k in a for k in regime.sector_keywords) for a in authority], dtype=bool)
+            minimum[sector] = np.maximum(minimum[sector], regime.sector_minimum_months)
+    # the last day shown by each limit; NaT where the limit does not apply
+    by_maximum = add_months(decided, maximum) - 1
+    by_publicity_end = _dates(column["publicity_end_date"])
+    repair = _dates(column["repair_date"])
+    earliest_repair = repair if policy.repair_before_minimum else _later(repair, add_months(decided, minimum))
+    by_repair = earliest_repair - 1
+    by_revocation = _dates(column["revoked_date"]) - 1
+    limits = (("period_ended", by_maximum), ("publicity_end", by_publicity_end), ("repaired", by_repair),
+              ("revoked", by_revocation))
+    until, ending = _earliest(limits, n)
+    reason = np.where(today <= until, "displayed", ending).astype(object)
+    reason[~publishable] = "minor_severity"
+    until[~publishable] = NAT
+    return until, reason, severity, regime_id
+
+
+def severity_of(column: dict[str, pa.Array], policy: Policy) -> np.ndarray:
+    """The severity class the authority supplied, or one derived from the penalty categories and
+    the fine: any severe category or a large fine makes 严重, only 警告/通报批评 makes 轻微, the rest
+    一般."""
+    supplied = column["severity"].to_numpy(zero_copy_only=False).astype(object)
+    categories = pc.split_pattern(column["penalty_categories"], ";").to_pylist()
+    fine = np.array([float(v) if v else 0.0 for v in column["fine_amount_wan"].to_pylist()])
+    person = column["subject_category"].to_numpy(zero_copy_only=False) == "自然人"
+    large = fine >= np.where(person, policy.large_fine_wan_person, policy.large_fine_wan)
+    severe = set(policy.severe_categories)
+    minor = set(policy.minor_categories)
+    derived = np.array([
+        "严重" if (set(c or ()) & severe) or big else "轻微" if c and set(c) <= minor else "一般"
+        for c, big in zip(categories, large, strict=True)
+    ], dtype=object)
+    return np.where(supplied != "", supplied, derived).astype(object)
+
+
+# ---------------------------------------------------------------------------------------------
+# Licences and lists
+
+
+def _licences(column: dict[str, pa.Array], today: np.datetime64, policy: Policy):
+    """In force while valid and 有效; then history for ``licence_history_months``."""
+    valid_to = _dates(column["valid_to"])
+    decided = _dates(column["decision_date"])
+    open_end = valid_to >= np.datetime64(policy.open_end_from, "D")
+    status = column["status"].to_numpy(zero_copy_only=False)
+    effective = np.isin(status, ("有效", ""))
+    in_force = effective & (open_end | (today <= valid_to))
+    # history counts from the end of validity; for an invalid or open-ended licence, whose end is
+    # not known, from the decision date (never from the build date: a record must not come back)
+    ended = np.where(effective & ~open_end, valid_to, decided)
+    history_until = add_months(ended, np.full(len(ended), policy.licence_history_months)) - 1
+    until = np.where(in_force, np.where(open_end, NAT, valid_to), history_until)
+    reason = np.where(in_force, "in_force", np.where(today <= history_until, "licence_history", "history_ended"))
+    return until, reason.astype(object)
+
+
+def _listings(column: dict[str, pa.Array], today: np.datetime64, policy: Policy):
+    """Shown while 在列: a removal date or a passed valid_until ends the listing."""
+    valid_until = _dates(column["valid_until"])
+    removed = _dates(column["removed_date"])
+    status = column["status"].to_numpy(zero_copy_only=False)
+    open_end = valid_until >= np.datetime64(policy.open_end_from, "D")
+    by_expiry = np.where(open_end, NAT, valid_until)
+    by_removal = removed - 1
+    until, ending = _earliest((("list_expired", by_expiry), ("removed", by_removal)), len(status))
+    shown = (status == "在列") & (np.isnat(until) | (today <= until))
+    removed_now = (status == "已移出") | (ending == "removed")
+    repaired = column["removal_reason"].to_numpy(zero_copy_only=False) == "修复"
+    reason = np.select([shown, removed_now & repaired, removed_now], ["listed", "repaired", "removed"], "list_expired")
+    return until, reason.astype(object)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared
+
+
+def add_months(days: np.ndarray, months: np.ndarray) -> np.ndarray:
+    """``days`` plus whole months, the day clipped to the month's end (2024-01-31 + 1 → 2024-02-29)."""
+    month = days.astype("datetime64[M]")
+    day = days - month.astype("datetime64[D]")
+    target = month + months.astype("timedelta64[M]")
+    last = (target + 1).astype("datetime64[D]") - 1
+    return np.minimum(target.astype("datetime64[D]") + day, last)
+
+
+def _earliest(limits: tuple[tuple[str, np.ndarray], ...], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row the earliest of several last-shown days (NaT: no limit) and the name of the limit."""
+    until = np.full(n, NAT)
+    which = np.full(n, "", dtype=object)
+    for name, limit in limits:
+        sooner = ~np.isnat(limit) & (np.isnat(until) | (limit < until))
+        until = np.where(sooner, limit, until)
+        which[sooner] = name
+    return until, which
+
+
+def _later(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise later date; NaT in ``a`` stays NaT."""
+    return np.where(np.isnat(a), NAT, np.maximum(a, b))
+
+
+def _dates(values: pa.Array) -> np.ndarray:
+    return parse_dates(values) if len(values) else np.zeros(0, dtype="datetime64[D]")
+
+
+def _equals(column: dict[str, pa.Array], name: str, value: str) -> np.ndarray:
+    return pc.equal(column[name], value).to_numpy(zero_copy_only=False) if name in column else np.zeros(
+        len(next(iter(column.values()))), dtype=bool)
+
+
+def _present(column: dict[str, pa.Array], name: str) -> np.ndarray:
+    return pc.not_equal(column[name], "").to_numpy(zero_copy_only=False)
+
+
+def _minor_subject(column: dict[str, pa.Array]) -> np.ndarray:
+    """Natural persons under 18 on the decision (or listing) date, from the ID's birth date."""
+    person = _equals(column, "subject_category", "自然人") & _equals(column, "subject_id_type", "身份证")
+    if not person.any():
+        return person
+    birth = parse_dates(pc.utf8_slice_codeunits(column["subject_id_no"], 6, 14))
+    decided = _dates(column["decision_date"] if "decision_date" in column else column["listed_date"])
+    adult_from = add_months(birth, np.full(len(birth), 18 * 12))
+    return person & ~np.isnat(birth) & ~np.isnat(decided) & (decided < adult_from)
