@@ -18,6 +18,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .clock import CHINA
+from .disclosure import REASONS, Decisions, Policy, decide_all
+from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
 from .errors import BuildError, ConfigError
 from .intake import Intake, run_intake
 from .report import to_json
@@ -30,11 +32,14 @@ ROOT = Path(__file__).resolve().parent.parent
 class BuildResult:
     out: Path
     intake: Intake
+    decisions: dict[str, Decisions]
 
     def describe(self) -> str:
         i = self.intake
+        shown = sum(int(d.table["_published"].to_numpy(zero_copy_only=False).sum()) for d in self.decisions.values())
         return (f"已生成网站 {self.out}（数据日期 {i.as_of.isoformat()}）：读取 {i.read} 行，"
-                f"可发布 {i.published} 行，暂不发布 {i.withheld} 行。运行 gongshi validate 查看详情。")
+                f"通过校验 {i.published} 行，暂不发布 {i.withheld} 行；按公示规则当前公示 {shown} 条。"
+                "运行 gongshi validate 查看校验详情。")
 
 
 def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT) -> BuildResult:
@@ -43,24 +48,27 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT) -> B
     if not config.is_file():
         raise ConfigError(f"找不到 {config}。请在 Gongshi 仓库根目录运行，或用 --project 指定。")
     intake = run_intake(datasets_dir, as_of)
+    policy = load_policy(project / POLICY_FILE)
+    decisions = decide_all(intake, policy)
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".gongshi-", dir=out.parent) as work:
         docs = Path(work) / "docs"
         staged = Path(work) / "site"
-        gather_pages(project, docs, intake)
+        gather_pages(project, docs, intake, decisions, policy)
         render_site(config, docs, staged, as_of)
         swap_in(staged, out)
-    return BuildResult(out, intake)
+    return BuildResult(out, intake, decisions)
 
 
-def gather_pages(project: Path, docs: Path, intake: Intake) -> None:
+def gather_pages(project: Path, docs: Path, intake: Intake, decisions: dict[str, Decisions], policy: Policy) -> None:
     """The hand-written pages, plus pages generated from the schemas and the intake."""
     shutil.copytree(project / "site_src", docs)
     env = template_environment(project)
     generated = {
         "data/dictionary.md": ("数据字典", "data-dictionary.html", {"datasets": datasets()}),
-        "data/quality.md": ("数据质量", "quality.html", public_quality(intake)),
+        "data/quality.md": ("数据质量", "quality.html", public_quality(intake, decisions)),
+        "guide/disclosure.md": ("公示规则", "disclosure-rules.html", policy_context(policy)),
     }
     for path, (title, template, context) in generated.items():
         html = env.get_template(f"docs/{template}").render(**context)
@@ -71,17 +79,32 @@ def gather_pages(project: Path, docs: Path, intake: Intake) -> None:
         target.write_text(wide + intro.rstrip() + "\n\n" + html + "\n", encoding="utf-8")
 
 
-def public_quality(intake: Intake) -> dict:
-    """Counts per file and per rule, without any problem's value or message: withheld content
-    is never published."""
+def public_quality(intake: Intake, decisions: dict[str, Decisions]) -> dict:
+    """Counts per file, per rule and per publication decision, without any problem's value or
+    message: withheld content is never published."""
     report = to_json(intake, "datasets")
-    return {key: report[key] for key in ("as_of", "totals", "files", "rules")}
+    context = {key: report[key] for key in ("as_of", "totals", "files", "rules")}
+    context["decisions"] = [{"dataset": d.dataset.title, "counts": [
+        {"reason": reason, "label": REASONS[reason][0], "published": REASONS[reason][1], "count": count}
+        for reason, count in d.counts().items()]} for d in decisions.values()]
+    return context
+
+
+def policy_context(policy: Policy) -> dict:
+    return {
+        "regimes": policy.regimes, "severities": SEVERITIES, "publish_minor": policy.publish_minor_penalties,
+        "severe_categories": policy.severe_categories, "minor_categories": policy.minor_categories,
+        "large_fine_wan": policy.large_fine_wan, "large_fine_wan_person": policy.large_fine_wan_person,
+        "repair_before_minimum": policy.repair_before_minimum, "suppress_under_objection": policy.suppress_under_objection,
+        "licence_history_months": policy.licence_history_months, "open_end_from": policy.open_end_from,
+    }
 
 
 def template_environment(project: Path) -> Environment:
     env = Environment(loader=FileSystemLoader(project / "templates"), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, keep_trailing_newline=True)
     env.filters["pattern_words"] = lambda p: p.strip("^$()").replace("|", "、").replace(".*", "…")
+    env.filters["months"] = lambda m: f"{m // 12} 年" if m and m % 12 == 0 else f"{m} 个月"
     return env
 
 

@@ -231,3 +231,27 @@ def test_counts_and_many_records_decided_together():
     decisions = decide(load_dataset("blacklist"), pa.concat_tables(rows), D("2026-11-20"))
     assert decisions.counts() == {"listed": 1, "removed": 1}
     assert decisions.published().num_rows == 1
+
+
+def test_policy_file_overrides_and_rejects_unknown_settings(tmp_path):
+    from generator.disclosure.policy import load_policy
+    from generator.errors import ConfigError
+
+    path = tmp_path / "policy.yaml"
+    assert load_policy(path) == Policy()
+    path.write_text("suppress_under_objection: true\nlarge_fine_wan: 20\n", encoding="utf-8")
+    policy = load_policy(path)
+    assert (policy.suppress_under_objection, policy.large_fine_wan) == (True, 20.0)
+    path.write_text("minimum_months: 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="无法识别的设置：minimum_months"):
+        load_policy(path)
+    path.write_text("licence_history_months: many\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="类型不对"):
+        load_policy(path)
+
+
+def test_repository_policy_file_is_the_default():
+    from generator.disclosure.policy import POLICY_FILE, load_policy
+    from generator.site import ROOT
+
+    assert load_policy(ROOT / POLICY_FILE) == Policy()

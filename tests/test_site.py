@@ -80,3 +80,24 @@ def test_failed_build_leaves_the_last_good_site(folder, tmp_path):
         build(folder.root, out, AS_OF, project=project)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".gongshi-")] == []
+
+
+def test_disclosure_rules_page_is_generated_from_the_policy(built):
+    from generator.disclosure import REGIMES
+
+    out, _ = built
+    soup = page(out, "guide/disclosure")
+    table = soup.find("h2", id="penalty-periods").find_next("table")
+    rows = [[td.get_text(" ", strip=True) for td in tr.find_all("td")] for tr in table.find("tbody").find_all("tr")]
+    regime_rows = [r for r in rows if len(r) == 5]
+    assert [r[1].split(" ")[0] for r in regime_rows] == [r.name for r in REGIMES]
+    assert regime_rows[-1][2:] == ["不予公示", "最短 3 个月，最长 1 年", "最短 1 年，最长 3 年"]
+    assert "10.0 万元" in soup.find("h2", id="severity").find_next("ul").get_text()
+
+
+def test_quality_page_counts_publication_decisions(built):
+    out, _ = built
+    table = page(out, "data/quality").find("h2", id="decisions").find_next("table")
+    cells = [[td.get_text(strip=True) for td in tr.find_all("td")] for tr in table.find("tbody").find_all("tr")]
+    # the one valid penalty: decided 2024-03-05, 一般 under Order No. 58, shown until 2027-03-04
+    assert cells == [["行政处罚", "在公示期内", "公示", "1"]]

@@ -8,8 +8,13 @@ valid and then as history, lists shown while 在列. Every number here is also w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
+
+import yaml
+
+from ..errors import ConfigError
 
 SEVERITIES = ("轻微", "一般", "严重")
 
@@ -98,3 +103,30 @@ class Policy:
             if regime.starts <= decided and (regime.ends is None or decided <= regime.ends):
                 return regime
         return self.regimes[0] if decided < self.regimes[0].starts else self.regimes[-1]
+
+
+POLICY_FILE = "policy.yaml"
+CONFIGURABLE = ("publish_minor_penalties", "large_fine_wan", "large_fine_wan_person", "repair_before_minimum",
+                "suppress_under_objection", "licence_history_months")
+
+
+def load_policy(path: Path) -> Policy:
+    """The default policy with the choices in ``path`` (YAML, optional) applied. Only the
+    fields in ``CONFIGURABLE`` may be set there; the regimes follow the law and live in code."""
+    if not path.is_file():
+        return Policy()
+    try:
+        content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} 不是有效的 YAML（{exc.__class__.__name__}）。请检查格式。") from None
+    unknown = sorted(set(content) - set(CONFIGURABLE)) if isinstance(content, dict) else ["(not a mapping)"]
+    if unknown:
+        raise ConfigError(f"{path} 中有无法识别的设置：{'、'.join(map(str, unknown))}。可用的设置：{'、'.join(CONFIGURABLE)}。")
+    defaults = Policy()
+    for key, value in content.items():
+        expected = type(getattr(defaults, key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{path} 中 {key} 的值「{value}」类型不对，应为 {expected.__name__}。")
+    return replace(defaults, **content)
