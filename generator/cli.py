@@ -44,6 +44,23 @@ def validate(datasets_dir: Path, json_path: Path | None, as_of: str | None, limi
     sys.exit(1 if intake.failed else 0)
 
 
+@main.command(name="scan")
+@click.argument("site_dir", default="site", type=click.Path(path_type=Path, exists=True, file_okay=False))
+def scan_site(site_dir: Path) -> None:
+    """Scan every file under SITE_DIR (default: site) for ID numbers in clear and phone numbers.
+
+    Exits 1 when anything is found. `gongshi build` runs the same scan before it publishes.
+    """
+    from .scan import scan
+
+    findings = scan(site_dir)
+    for finding in findings:
+        click.echo(finding.describe())
+    count = sum(1 for p in site_dir.rglob("*") if p.is_file())
+    click.echo(f"扫描 {count} 个文件，发现 {len(findings)} 处个人信息。" + ("请在发布前处理。" if findings else ""))
+    sys.exit(1 if findings else 0)
+
+
 @main.command()
 @click.option("--records", default=2000, show_default=True, help="How many records in all four datasets.")
 @click.option("--seed", default=1, show_default=True, help="Same seed, same files.")

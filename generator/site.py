@@ -23,6 +23,7 @@ from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
 from .errors import BuildError, ConfigError
 from .intake import Intake, run_intake
 from .report import to_json
+from .scan import scan
 from .schema import datasets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +58,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT) -> B
         staged = Path(work) / "site"
         gather_pages(project, docs, intake, decisions, policy)
         render_site(config, docs, staged, as_of)
+        check_privacy(staged, intake)
         swap_in(staged, out)
     return BuildResult(out, intake, decisions)
 
@@ -142,6 +144,26 @@ class _MkdocsMessages(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(f"{record.levelname}: {record.getMessage()}")
+
+
+def check_privacy(site: Path, intake: Intake) -> None:
+    """No ID number in clear, no legal representative's ID, no phone number: else no site."""
+    findings = scan(site, known_id_numbers(intake))
+    if findings:
+        listed = "\n".join(f.describe() for f in findings[:20])
+        more = f"\n…共 {len(findings)} 处。" if len(findings) > 20 else ""
+        raise BuildError(f"生成的网站中发现个人信息，未发布，原网站保持不变：\n{listed}{more}\n"
+                         "请检查模板或数据中是否绕过了遮蔽（generator/disclosure/privacy.py）。")
+
+
+def known_id_numbers(intake: Intake) -> set[str]:
+    """Every ID number the input carried for a person or a legal representative."""
+    numbers: set[str] = set()
+    for records in intake.records.values():
+        for name in ("subject_id_no", "legal_rep_id_no"):
+            if name in records.column_names:
+                numbers.update(v for v in records[name].to_pylist() if v)
+    return numbers
 
 
 def swap_in(staged: Path, out: Path) -> None:
