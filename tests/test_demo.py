@@ -58,3 +58,38 @@ def test_demo_bad_rows_exercise_every_row_rule():
     assert {r.id for r in ROW_RULES} <= exercised
     assert {"duplicate.identical", "duplicate.superseded", "provenance.missing"} <= exercised
     assert exercised <= set(catalogue())
+
+
+def test_records_leave_on_time_between_two_dates_a_year_apart():
+    from generator.disclosure import decide_all
+
+    first, second = date(2026, 11, 20), date(2027, 11, 20)
+    before = decide_all(run_intake(ROOT / "datasets", first))
+    after = decide_all(run_intake(ROOT / "datasets", second))
+    left = 0
+    for name, decisions in before.items():
+        was = {(r["_source"], r["_row"]): r for r in decisions.table.to_pylist()}
+        now = {(r["_source"], r["_row"]): r for r in after[name].table.to_pylist()}
+        assert was.keys() == now.keys()
+        for key, old in was.items():
+            new = now[key]
+            if new["_published"]:
+                assert not new["_display_until"] or new["_display_until"] >= second.isoformat()
+            if old["_published"] and not new["_published"]:
+                left += 1
+                assert first.isoformat() <= new["_display_until"] < second.isoformat(), (key, new)
+            assert not (new["_published"] and not old["_published"]), key  # nothing comes back
+    assert left > 100
+
+
+def test_demo_status_changes_decide_as_documented():
+    from generator.disclosure import decide_all
+
+    table = decide_all(run_intake(ROOT / "datasets", DEMO_AS_OF))["penalties"].table
+    rows = [r for r in table.to_pylist() if r["_source"] == "penalties/demo-status-changes.csv"]
+    assert [(r["_reason"], r["_display_until"]) for r in rows] == [
+        ("repaired", "2026-08-31"), ("displayed", "2027-05-11"), ("revoked", "2026-06-29"), ("displayed", "2027-05-31"),
+        ("objection_upheld", "2027-06-01"), ("displayed", "2027-06-02"), ("restricted", "2027-06-03"),
+        ("minor_severity", ""), ("minor_subject", "2027-06-05"), ("publicity_end", "2026-09-30"),
+    ]
+    assert [r["_under_objection"] for r in rows].count(True) == 1
