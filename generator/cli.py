@@ -85,10 +85,12 @@ def synth(records: int, seed: int, out: Path, as_of: str | None, rows_per_file: 
               help="Folder with licensing/, penalties/, redlist/, blacklist/.")
 @click.option("--out", default="site", show_default=True, type=click.Path(path_type=Path), help="Where the site goes.")
 @click.option("--as-of", "as_of", metavar="DATE", help=AS_OF_HELP)
-def build(datasets_dir: Path, out: Path, as_of: str | None) -> None:
+@click.option("--previous", type=click.Path(path_type=Path, file_okay=False),
+              help="Folder holding the last published site, whose data/releases/ continue (default: OUT).")
+def build(datasets_dir: Path, out: Path, as_of: str | None, previous: Path | None) -> None:
     """Validate the datasets and build the site into OUT. The previous site stays until the new
     one is complete."""
-    click.echo(_build(datasets_dir, out, as_of).describe())
+    click.echo(_build(datasets_dir, out, as_of, previous).describe())
 
 
 @main.command()
@@ -117,11 +119,11 @@ def serve(datasets_dir: Path, out: Path, as_of: str | None, host: str, port: int
             click.echo("已停止。")
 
 
-def _build(datasets_dir: Path, out: Path, as_of: str | None):
+def _build(datasets_dir: Path, out: Path, as_of: str | None, previous: Path | None = None):
     from .site import build as build_site
 
     try:
-        return build_site(datasets_dir, out, resolve_as_of(as_of))
+        return build_site(datasets_dir, out, resolve_as_of(as_of), previous=previous)
     except GongshiError as exc:
         fail(exc)
 

@@ -7,6 +7,7 @@ site replaces the old one only when it is complete, so a failed build leaves the
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ from .disclosure import REASONS, Decisions, Policy, decide_all
 from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
 from .errors import BuildError, ConfigError
 from .intake import Intake, run_intake
+from .outputs.opendata import FORMATS, OpenData, build_open_data, catalog, schema_org
 from .report import to_json
 from .scan import scan
 from .schema import datasets
@@ -34,17 +36,21 @@ class BuildResult:
     out: Path
     intake: Intake
     decisions: dict[str, Decisions]
+    open_data: OpenData
 
     def describe(self) -> str:
         i = self.intake
         shown = sum(int(d.table["_published"].to_numpy(zero_copy_only=False).sum()) for d in self.decisions.values())
         return (f"已生成网站 {self.out}（数据日期 {i.as_of.isoformat()}）：读取 {i.read} 行，"
                 f"通过校验 {i.published} 行，暂不发布 {i.withheld} 行；按公示规则当前公示 {shown} 条。"
-                "运行 gongshi validate 查看校验详情。")
+                + (f"开放数据新版本 {self.open_data.releases[-1].version}。" if self.open_data.made_release
+                   else f"开放数据无变化，最新版本仍为 {self.open_data.releases[-1].version}。")
+                + "运行 gongshi validate 查看校验详情。")
 
 
-def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT) -> BuildResult:
-    """Validate the datasets and build the site into ``out``."""
+def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, previous: Path | None = None) -> BuildResult:
+    """Validate the datasets and build the site into ``out``. Earlier data releases are read
+    from ``previous`` (a folder holding the last published site; default: ``out`` itself)."""
     config = project / "mkdocs.yml"
     if not config.is_file():
         raise ConfigError(f"找不到 {config}。请在 Gongshi 仓库根目录运行，或用 --project 指定。")
@@ -53,17 +59,25 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT) -> B
     decisions = decide_all(intake, policy)
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
+    site = site_settings(config)
+    previous_data = (previous or out) / "data"
     with tempfile.TemporaryDirectory(prefix=".gongshi-", dir=out.parent) as work:
         docs = Path(work) / "docs"
         staged = Path(work) / "site"
-        gather_pages(project, docs, intake, decisions, policy)
+        data = Path(work) / "data"
+        open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
+                                    data, site["name"])
+        write_catalog(data, open_data, site)
+        gather_pages(project, docs, intake, decisions, policy, open_data, site)
         render_site(config, docs, staged, as_of)
+        shutil.copytree(data, staged / "data", dirs_exist_ok=True)
         check_privacy(staged, intake)
         swap_in(staged, out)
-    return BuildResult(out, intake, decisions)
+    return BuildResult(out, intake, decisions, open_data)
 
 
-def gather_pages(project: Path, docs: Path, intake: Intake, decisions: dict[str, Decisions], policy: Policy) -> None:
+def gather_pages(project: Path, docs: Path, intake: Intake, decisions: dict[str, Decisions], policy: Policy,
+                 open_data: OpenData, site: dict) -> None:
     """The hand-written pages, plus pages generated from the schemas and the intake."""
     shutil.copytree(project / "site_src", docs)
     env = template_environment(project)
@@ -71,6 +85,7 @@ def gather_pages(project: Path, docs: Path, intake: Intake, decisions: dict[str,
         "data/dictionary.md": ("数据字典", "data-dictionary.html", {"datasets": datasets()}),
         "data/quality.md": ("数据质量", "quality.html", public_quality(intake, decisions)),
         "guide/disclosure.md": ("公示规则", "disclosure-rules.html", policy_context(policy)),
+        "data/downloads.md": ("数据下载", "downloads.html", downloads_context(open_data, site)),
     }
     for path, (title, template, context) in generated.items():
         html = env.get_template(f"docs/{template}").render(**context)
@@ -92,6 +107,39 @@ def public_quality(intake: Intake, decisions: dict[str, Decisions]) -> dict:
     return context
 
 
+def site_settings(config: Path) -> dict:
+    """The site's name and URL from mkdocs.yml (``site_url`` may be empty: URLs stay relative)."""
+    import yaml
+
+    settings = yaml.load(config.read_text(encoding="utf-8"), Loader=_MkdocsLoader) or {}
+    url = (settings.get("site_url") or "").rstrip("/")
+    return {"name": settings.get("site_name", "Gongshi"), "data_base": f"{url}/data/" if url else ""}
+
+
+class _MkdocsLoader(__import__("yaml").SafeLoader):
+    """mkdocs.yml may use mkdocs' own tags (!ENV, !relative); they are not needed here."""
+
+
+_MkdocsLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+
+
+def write_catalog(data: Path, open_data: OpenData, site: dict) -> None:
+    document = catalog(open_data, datasets(), site["data_base"], site["name"])
+    (data / "catalog.jsonld").write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def downloads_context(open_data: OpenData, site: dict) -> dict:
+    latest = open_data.releases[-1]
+    base = site["data_base"] or "../"
+    return {
+        "latest": latest, "releases": list(reversed(open_data.releases)), "datasets": datasets(), "formats": FORMATS,
+        "files": {f["path"]: f for f in latest.files},
+        # JSON inside <script>: "<" escaped so no value can close the element
+        "jsonld": {d.name: json.dumps(schema_org(open_data, d, base), ensure_ascii=False).replace("<", "\\u003c")
+                   for d in datasets()},
+    }
+
+
 def policy_context(policy: Policy) -> dict:
     return {
         "regimes": policy.regimes, "severities": SEVERITIES, "publish_minor": policy.publish_minor_penalties,
@@ -106,6 +154,7 @@ def template_environment(project: Path) -> Environment:
     env = Environment(loader=FileSystemLoader(project / "templates"), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, keep_trailing_newline=True)
     env.filters["pattern_words"] = lambda p: p.strip("^$()").replace("|", "、").replace(".*", "…")
+    env.filters["size"] = human_size
     env.filters["months"] = lambda m: f"{m // 12} 年" if m and m % 12 == 0 else f"{m} 个月"
     return env
 
@@ -164,6 +213,14 @@ def known_id_numbers(intake: Intake) -> set[str]:
             if name in records.column_names:
                 numbers.update(v for v in records[name].to_pylist() if v)
     return numbers
+
+
+def human_size(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
 
 
 def swap_in(staged: Path, out: Path) -> None:

@@ -1,0 +1,439 @@
+"""Open data: versioned Frictionless data packages, change files between versions, a catalog.
+
+Every build that changes what is published makes a release under ``data/releases/<version>/``:
+
+    datapackage.json      Data Package v2: one resource per dataset and format, with the schema
+    <dataset>.csv         UTF-8 with BOM (Excel reads it as UTF-8), formula cells neutralised
+    <dataset>.jsonl       one record per line, the same values
+    <dataset>.parquet     the same values, typed as text, zstd-compressed
+    changes.json          added, modified (field: [old, new]) and removed records, each with a reason
+    changes.csv           the same, one line per record and changed field
+    SHA256SUMS            every file's SHA-256
+
+Releases are immutable: the previous site's ``data/releases/`` are copied forward byte for byte
+and never rewritten. ``data/latest/`` holds a copy of the newest release and
+``data/releases/index.json`` lists them all. The chain continues from whatever folder holds the
+last published site (the ``--out`` folder itself, or ``--previous``: a fresh clone plus a copy of
+the published ``data/`` is enough).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..disclosure import Decisions
+from ..disclosure.decide import DISPLAY_UNTIL, PUBLISHED, REASON, UNDER_OBJECTION
+from ..disclosure.privacy import protect
+from ..provenance import Provenance
+from ..rules.duplicates import KEY_SEPARATOR
+from ..schema import Dataset
+
+FORMATS = ("csv", "jsonl", "parquet")
+MEDIATYPES = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet"}
+EXTRA_COLUMNS = ("display_until", "disclosure_status", "under_objection")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CHANGE_REASONS = ("new", "corrected", "revoked", "repaired", "expired", "objection")
+# why a record that was published is not any more, from its publication decision
+REMOVAL_REASON = {
+    "period_ended": "expired", "publicity_end": "expired", "list_expired": "expired", "history_ended": "expired",
+    "repaired": "repaired", "revoked": "revoked", "objection_upheld": "objection", "objection_pending": "objection",
+    "minor_subject": "revoked", "restricted": "revoked", "minor_severity": "revoked",
+}
+LICENSE = {"name": "CC-BY-4.0", "path": "https://creativecommons.org/licenses/by/4.0/", "title": "Creative Commons Attribution 4.0"}
+
+
+@dataclass
+class Release:
+    version: str
+    date: str
+    records: dict[str, int]
+    changes: dict[str, dict[str, int]]
+    files: list[dict]
+
+    def to_dict(self) -> dict:
+        return {"version": self.version, "date": self.date, "path": f"releases/{self.version}/",
+                "datapackage": f"releases/{self.version}/datapackage.json", "records": self.records,
+                "changes": self.changes, "files": self.files}
+
+
+@dataclass
+class OpenData:
+    """What the data step produced: every release (newest last) and whether this build made one."""
+
+    releases: list[Release] = field(default_factory=list)
+    made_release: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# Records as published
+
+
+def record_id(dataset: Dataset, columns: dict[str, pa.Array]) -> list[str]:
+    """A stable id per record: a hash of the dataset, the record key (authority code and document
+    number, or list and listing basis) and the subject's public identity. Natural persons enter
+    with their masked ID number and name: the id reveals nothing that is not published."""
+    from ..disclosure.privacy import mask_one
+
+    parts = [columns[name].to_pylist() for name in dataset.record_key]
+    uscc = columns["subject_uscc"].to_pylist()
+    reg = columns["subject_business_reg_no"].to_pylist()
+    id_no = columns["subject_id_no"].to_pylist()
+    name = columns["subject_name"].to_pylist()
+    ids = []
+    for i in range(len(name)):
+        if uscc[i] and uscc[i] != "00000000000000000X":
+            subject = uscc[i]
+        elif reg[i]:
+            subject = "GSZC:" + reg[i]
+        else:
+            subject = "P:" + (mask_one(id_no[i]) if id_no[i] else "") + ":" + name[i]
+        text = KEY_SEPARATOR.join([dataset.name, *(p[i] for p in parts), subject])
+        ids.append(hashlib.sha256(text.encode()).hexdigest()[:20])
+    return ids
+
+
+def public_columns(dataset: Dataset) -> list[str]:
+    return ["record_id"] + [f.name for f in dataset.fields if f.privacy != "drop"] + list(EXTRA_COLUMNS)
+
+
+def published_rows(decisions: Decisions) -> list[dict[str, str]]:
+    """The dataset's published records, protected, as text, sorted by record id."""
+    dataset = decisions.dataset
+    table = decisions.table.filter(decisions.table[PUBLISHED])
+    ids = record_id(dataset, {n: table[n].combine_chunks() for n in dataset.field_names}) if table.num_rows else []
+    table = protect(dataset, table)
+    names = [f.name for f in dataset.fields if f.privacy != "drop"]
+    columns = {n: table[n].to_pylist() for n in names}
+    until = table[DISPLAY_UNTIL].to_pylist()
+    status = table[REASON].to_pylist()
+    objection = table[UNDER_OBJECTION].to_pylist()
+    rows = []
+    for i, rid in enumerate(ids):
+        row = {"record_id": rid}
+        row.update((n, columns[n][i]) for n in names)
+        row.update(display_until=until[i], disclosure_status=status[i], under_objection="true" if objection[i] else "false")
+        rows.append(row)
+    return sorted(rows, key=lambda r: r["record_id"])
+
+
+def decision_reasons(decisions: Decisions) -> dict[str, tuple[str, str]]:
+    """For every record (published or not): its id → (decision reason, removal reason field)."""
+    dataset, table = decisions.dataset, decisions.table
+    if not table.num_rows:
+        return {}
+    ids = record_id(dataset, {n: table[n].combine_chunks() for n in dataset.field_names})
+    reasons = table[REASON].to_pylist()
+    removal = table["removal_reason"].to_pylist() if "removal_reason" in table.column_names else [""] * len(ids)
+    return dict(zip(ids, zip(reasons, removal, strict=True), strict=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Formats
+
+
+def csv_bytes(columns: list[str], rows: list[dict[str, str]]) -> bytes:
+    """UTF-8 with a BOM, so Excel reads it as UTF-8; cells that a spreadsheet would run as a
+    formula (= + - @, tab, CR first) get a leading apostrophe."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([neutralise(row[c]) for c in columns])
+    return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
+
+
+def neutralise(value: str) -> str:
+    return "'" + value if value and value.startswith(FORMULA_STARTS) else value
+
+
+def jsonl_bytes(columns: list[str], rows: list[dict[str, str]]) -> bytes:
+    return "".join(json.dumps({c: row[c] for c in columns}, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+
+
+def parquet_bytes(columns: list[str], rows: list[dict[str, str]]) -> bytes:
+    table = pa.table({c: pa.array([row[c] for row in rows], pa.string()) for c in columns})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", write_statistics=False, store_schema=False)
+    return sink.getvalue().to_pybytes()
+
+
+WRITERS = {"csv": csv_bytes, "jsonl": jsonl_bytes, "parquet": parquet_bytes}
+
+
+def read_jsonl(path: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+# ---------------------------------------------------------------------------------------------
+# Changes
+
+
+def diff(dataset: Dataset, before: list[dict], after: list[dict], reasons: dict[str, tuple[str, str]]) -> dict:
+    """Added, modified and removed records between two versions of a dataset, with reasons."""
+    old = {r["record_id"]: r for r in before}
+    new = {r["record_id"]: r for r in after}
+    added = [{"record_id": k, "reason": "new", "record": new[k]} for k in sorted(new.keys() - old.keys())]
+    removed = [{"record_id": k, "reason": removal_reason(reasons.get(k))} for k in sorted(old.keys() - new.keys())]
+    modified = []
+    for k in sorted(old.keys() & new.keys()):
+        changed = {c: [old[k].get(c, ""), new[k][c]] for c in new[k] if old[k].get(c, "") != new[k][c]}
+        if changed:
+            modified.append({"record_id": k, "reason": modification_reason(changed), "fields": changed})
+    return {"dataset": dataset.name, "added": added, "modified": modified, "removed": removed}
+
+
+def removal_reason(decision: tuple[str, str] | None) -> str:
+    if decision is None:  # the record left the approved source
+        return "revoked"
+    reason, removal = decision
+    if reason == "removed":
+        return "expired" if removal == "期满" else "revoked"
+    return REMOVAL_REASON.get(reason, "revoked")
+
+
+def modification_reason(changed: dict[str, list[str]]) -> str:
+    if "objection_status" in changed or "under_objection" in changed:
+        return "objection"
+    if "repair_date" in changed:
+        return "repaired"
+    if "revoked_date" in changed:
+        return "revoked"
+    if set(changed) <= {"disclosure_status", "display_until"}:
+        return "expired"
+    return "corrected"
+
+
+def replay(columns: list[str], before: list[dict], changes: dict) -> list[dict]:
+    """Apply a release's change file to the previous release's records: the result is the
+    release's records."""
+    rows = {r["record_id"]: dict(r) for r in before}
+    for entry in changes["removed"]:
+        del rows[entry["record_id"]]
+    for entry in changes["modified"]:
+        for name, (_, value) in entry["fields"].items():
+            rows[entry["record_id"]][name] = value
+    for entry in changes["added"]:
+        rows[entry["record_id"]] = dict(entry["record"])
+    return [{c: rows[k].get(c, "") for c in columns} for k in sorted(rows)]
+
+
+def changes_csv(changes: list[dict]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["dataset", "record_id", "change", "reason", "field", "old", "new"])
+    for c in changes:
+        for e in c["added"]:
+            writer.writerow([c["dataset"], e["record_id"], "added", e["reason"], "", "", ""])
+        for e in c["modified"]:
+            for name, (old, new) in e["fields"].items():
+                writer.writerow([c["dataset"], e["record_id"], "modified", e["reason"], name, neutralise(old), neutralise(new)])
+        for e in c["removed"]:
+            writer.writerow([c["dataset"], e["record_id"], "removed", e["reason"], "", "", ""])
+    return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
+
+
+# ---------------------------------------------------------------------------------------------
+# Releases
+
+
+def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Provenance], as_of: date,
+                    previous: Path | None, target: Path, site_name: str) -> OpenData:
+    """Write ``target`` (the site's ``data/`` folder): earlier releases copied forward, a new
+    release if anything changed, ``latest/``, ``releases/index.json`` and the catalog."""
+    earlier = _previous_releases(previous)
+    releases_dir = target / "releases"
+    releases_dir.mkdir(parents=True, exist_ok=True)
+    for release in earlier:
+        shutil.copytree(previous / "releases" / release.version, releases_dir / release.version)
+    current = {name: published_rows(d) for name, d in decisions.items()}
+    before = {name: (read_jsonl(previous / "releases" / earlier[-1].version / f"{name}.jsonl") if earlier else [])
+              for name in decisions}
+    changes = [diff(d.dataset, before[name], current[name], decision_reasons(d)) for name, d in decisions.items()]
+    made = not earlier or any(c["added"] or c["modified"] or c["removed"] for c in changes)
+    result = OpenData(list(earlier), made)
+    if made:
+        version = next_version(as_of, earlier)
+        result.releases.append(_write_release(releases_dir / version, version, as_of, decisions, current, changes,
+                                              provenance, site_name))
+    latest = result.releases[-1]
+    shutil.copytree(releases_dir / latest.version, target / "latest")
+    (releases_dir / "index.json").write_text(
+        json.dumps({"latest": latest.version, "releases": [r.to_dict() for r in result.releases]}, ensure_ascii=False,
+                   indent=1) + "\n", encoding="utf-8")
+    return result
+
+
+def next_version(as_of: date, earlier: list[Release]) -> str:
+    """The build date and a sequence number for that date: 2026-11-20.1, 2026-11-20.2, …"""
+    same_day = [r for r in earlier if r.date == as_of.isoformat()]
+    return f"{as_of.isoformat()}.{len(same_day) + 1}"
+
+
+def _previous_releases(previous: Path | None) -> list[Release]:
+    if previous is None or not (previous / "releases" / "index.json").is_file():
+        return []
+    index = json.loads((previous / "releases" / "index.json").read_text(encoding="utf-8"))
+    return [Release(r["version"], r["date"], r["records"], r["changes"], r["files"]) for r in index["releases"]]
+
+
+def _write_release(folder: Path, version: str, as_of: date, decisions: dict[str, Decisions],
+                   current: dict[str, list[dict]], changes: list[dict], provenance: dict[str, Provenance],
+                   site_name: str) -> Release:
+    folder.mkdir(parents=True)
+    files: list[dict] = []
+    resources = []
+    for name, d in decisions.items():
+        columns = public_columns(d.dataset)
+        for fmt in FORMATS:
+            data = WRITERS[fmt](columns, current[name])
+            path = f"{name}.{fmt}"
+            (folder / path).write_bytes(data)
+            files.append(_file_entry(path, data))
+            if fmt != "jsonl" or current[name]:
+                # frictionless cannot read an empty JSON Lines file, so a dataset without records
+                # lists no JSON Lines resource; the empty file is still there and in SHA256SUMS
+                resources.append(_resource(d.dataset, fmt, path, data))
+    for path, data in (("changes.json", (json.dumps(changes, ensure_ascii=False, indent=1) + "\n").encode("utf-8")),
+                       ("changes.csv", changes_csv(changes))):
+        (folder / path).write_bytes(data)
+        files.append(_file_entry(path, data))
+    package = {
+        "$schema": "https://datapackage.org/profiles/2.0/datapackage.json",
+        "name": "gongshi-public-credit-disclosures",
+        "title": f"{site_name}：行政许可、行政处罚、守信激励名单与严重失信主体名单",
+        "version": version,
+        "created": f"{as_of.isoformat()}T00:00:00+08:00",
+        "licenses": [LICENSE],
+        "sources": [{"title": f"{p.submitting_unit}（{p.file}）", "path": p.file, "submitting_unit_uscc": p.submitting_unit_uscc,
+                     "authority": p.authority, "submitted_at": p.submitted_at, "approved_by": p.approved_by,
+                     "approved_at": p.approved_at} for p in sorted(provenance.values(), key=lambda p: p.file)],
+        "contributors": sorted({p.authority: {"title": p.authority, "roles": ["publisher"]}
+                                for p in provenance.values()}.values(), key=lambda c: c["title"]),
+        "resources": resources,
+    }
+    data = (json.dumps(package, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+    (folder / "datapackage.json").write_bytes(data)
+    files.append(_file_entry("datapackage.json", data))
+    sums = "".join(f"{f['sha256']}  {f['path']}\n" for f in sorted(files, key=lambda f: f["path"]))
+    (folder / "SHA256SUMS").write_text(sums, encoding="utf-8")
+    counts = {c["dataset"]: {k: len(c[k]) for k in ("added", "modified", "removed")} for c in changes}
+    return Release(version, as_of.isoformat(), {n: len(rows) for n, rows in current.items()}, counts,
+                   sorted(files, key=lambda f: f["path"]))
+
+
+def _file_entry(path: str, data: bytes) -> dict:
+    return {"path": path, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _resource(dataset: Dataset, fmt: str, path: str, data: bytes) -> dict:
+    resource = {"name": f"{dataset.name}-{fmt}", "title": f"{dataset.title}（{fmt.upper()}）", "path": path,
+                "format": fmt, "mediatype": MEDIATYPES[fmt]}
+    digest = hashlib.sha256(data).hexdigest()
+    if fmt == "parquet":
+        # frictionless cannot count a Parquet file's bytes, so it could never verify them: the
+        # size and digest are given here (and in SHA256SUMS) for people and other tools
+        resource["checksum"] = {"bytes": len(data), "sha256": digest}
+    else:
+        resource.update(encoding="utf-8-sig" if fmt == "csv" else "utf-8", bytes=len(data), hash=f"sha256:{digest}")
+    resource["schema"] = release_schema(dataset, text_only=fmt != "csv")
+    return resource
+
+
+def release_schema(dataset: Dataset, text_only: bool = False) -> dict:
+    """The dataset's Table Schema for a release: the published fields (no dropped ones) plus the
+    record id and the publication decision. ``text_only`` types everything as string (JSON Lines
+    and Parquet carry text)."""
+    fields = [{"name": "record_id", "title": "记录标识", "type": "string", "constraints": {"required": True, "unique": True},
+               "description": "稳定的记录标识：数据集、决定机关代码、文书号和行政相对人的哈希，跨版本不变。"}]
+    for f in dataset.descriptor["fields"]:
+        if f.get("privacy") == "drop":
+            continue
+        entry = {k: v for k, v in f.items() if k in ("name", "title", "type", "format", "description", "constraints",
+                                                      "delimiter", "itemType")}
+        if f.get("code"):
+            entry["code"] = f["code"]
+        if f.get("privacy") == "mask":
+            entry["description"] += "（已遮蔽）"
+        fields.append(entry)
+    fields += [
+        {"name": "display_until", "title": "公示截止日", "type": "date", "format": "%Y-%m-%d",
+         "description": "本条记录公示的最后一天；空白表示没有截止日。"},
+        {"name": "disclosure_status", "title": "公示状态", "type": "string",
+         "constraints": {"enum": ["displayed", "in_force", "licence_history", "listed"]},
+         "description": "displayed 公示期内、in_force 许可有效、licence_history 历史许可、listed 在列。"},
+        {"name": "under_objection", "title": "异议处理中", "type": "boolean", "description": "记录是否正在异议处理中。"},
+    ]
+    if text_only:
+        for f in fields:
+            f["type"] = "string"
+            f.pop("format", None)
+            f.pop("delimiter", None)
+            f.pop("itemType", None)
+            constraints = {k: v for k, v in f.get("constraints", {}).items() if k in ("required", "enum", "unique")}
+            if f["name"] == "under_objection":
+                constraints["enum"] = ["true", "false"]
+            if constraints:
+                f["constraints"] = constraints
+            else:
+                f.pop("constraints", None)
+    return {"fields": fields, "missingValues": [""], "primaryKey": ["record_id"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Catalog
+
+
+def catalog(open_data: OpenData, datasets: list[Dataset], base: str, site_name: str) -> dict:
+    """A DCAT-AP catalog (JSON-LD) of the four datasets and their latest distributions. URLs are
+    absolute when the site's URL is configured, else relative to the catalog."""
+    latest = open_data.releases[-1]
+    files = {f["path"]: f for f in latest.files}
+    entries = []
+    for d in datasets:
+        distributions = []
+        for fmt in FORMATS:
+            f = files[f"{d.name}.{fmt}"]
+            url = f"{base}latest/{d.name}.{fmt}"
+            distributions.append({
+                "@type": "dcat:Distribution", "dct:title": f"{d.title}（{fmt.upper()}）", "dcat:accessURL": {"@id": url},
+                "dcat:downloadURL": {"@id": url}, "dcat:mediaType": MEDIATYPES[fmt], "dcat:byteSize": f["bytes"],
+                "spdx:checksum": {"@type": "spdx:Checksum", "spdx:algorithm": {"@id": "spdx:checksumAlgorithm_sha256"},
+                                  "spdx:checksumValue": f["sha256"]},
+                "dct:license": {"@id": LICENSE["path"]}, "dct:conformsTo": {"@id": f"{base}latest/datapackage.json"},
+            })
+        entries.append({"@type": "dcat:Dataset", "dct:identifier": d.name, "dct:title": d.title, "dct:description": d.description,
+                        "dct:modified": latest.date, "dcat:keyword": ["公共信用信息", "双公示", d.title],
+                        "dct:language": {"@id": "http://publications.europa.eu/resource/authority/language/ZHO"},
+                        "dcat:distribution": distributions})
+    return {
+        "@context": {"dcat": "http://www.w3.org/ns/dcat#", "dct": "http://purl.org/dc/terms/",
+                     "foaf": "http://xmlns.com/foaf/0.1/", "spdx": "http://spdx.org/rdf/terms#"},
+        "@id": f"{base}catalog.jsonld", "@type": "dcat:Catalog", "dct:title": site_name,
+        "dct:description": "行政许可、行政处罚、守信激励名单与严重失信主体名单的开放数据。",
+        "dct:publisher": {"@type": "foaf:Agent", "foaf:name": site_name}, "dct:license": {"@id": LICENSE["path"]},
+        "dct:modified": latest.date, "dcat:dataset": entries,
+    }
+
+
+def schema_org(open_data: OpenData, dataset: Dataset, base: str) -> dict:
+    """schema.org Dataset JSON-LD for a page about ``dataset``."""
+    latest = open_data.releases[-1]
+    files = {f["path"]: f for f in latest.files}
+    return {
+        "@context": "https://schema.org", "@type": "Dataset", "name": dataset.title, "description": dataset.description,
+        "identifier": dataset.name, "license": LICENSE["path"], "dateModified": latest.date, "version": latest.version,
+        "inLanguage": "zh-CN", "isAccessibleForFree": True,
+        "distribution": [{"@type": "DataDownload", "encodingFormat": MEDIATYPES[fmt],
+                          "contentUrl": f"{base}latest/{dataset.name}.{fmt}",
+                          "contentSize": str(files[f"{dataset.name}.{fmt}"]["bytes"])} for fmt in FORMATS],
+    }

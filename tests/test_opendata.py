@@ -1,0 +1,157 @@
+"""Open data releases: valid data packages, exact change files, replay, immutability, chaining."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+
+import pytest
+from frictionless import system
+from frictionless import validate as frictionless_validate
+
+from generator.outputs.opendata import WRITERS, public_columns, read_jsonl, replay
+from generator.schema import load_dataset
+from generator.site import ROOT, build
+
+from .conftest import AS_OF, row
+
+LATER = date(2026, 11, 24)
+
+
+def validate(path: str):
+    """frictionless validate, as a user would run it on a downloaded release."""
+    with system.use_context(trusted=True):  # the release lives under an absolute temporary path
+        return frictionless_validate(path)
+
+
+def release(out, version):
+    return out / "data" / "releases" / version
+
+
+def changes_of(out, version, dataset):
+    [entry] = [c for c in json.loads((release(out, version) / "changes.json").read_text(encoding="utf-8"))
+               if c["dataset"] == dataset]
+    return entry
+
+
+@pytest.fixture
+def two_releases(folder, tmp_path):
+    """A first build, then departments add a penalty, correct one, revoke one and repair one."""
+    base = [row("penalties", decision_doc_no=f"{i}号", decision_date="2026-06-01") for i in range(1, 6)]
+    path = folder.write("penalties", "a.csv", base)
+    out = tmp_path / "site"
+    build(folder.root, out, AS_OF)
+    first = {p.relative_to(out): p.read_bytes() for p in release(out, "2026-11-23.1").rglob("*") if p.is_file()}
+    changed = [dict(r) for r in base]
+    changed[1]["penalty_content"] = "罚款3000元"  # corrected
+    changed[2]["revoked_date"] = "2026-11-01"  # revoked
+    changed[3]["repair_date"] = "2026-11-20"  # repaired, after the 3-month minimum
+    changed.append(row("penalties", decision_doc_no="6号", decision_date="2026-11-01"))  # new
+    path.unlink()
+    folder.write("penalties", "a.csv", changed)
+    build(folder.root, out, LATER)
+    return out, first
+
+
+def test_first_build_makes_a_valid_release(two_releases):
+    out, _ = two_releases
+    for version in ("2026-11-23.1", "2026-11-24.1"):
+        report = validate(str(release(out, version) / "datapackage.json"))
+        assert report.valid, report.flatten(["taskName", "rowNumber", "fieldName", "type", "note"])[:5]
+
+
+def test_change_files_list_exactly_the_changes_with_reasons(two_releases):
+    out, _ = two_releases
+    changes = changes_of(out, "2026-11-24.1", "penalties")
+    new_records = read_jsonl(release(out, "2026-11-24.1") / "penalties.jsonl")
+    by_doc = {r["decision_doc_no"]: r["record_id"] for r in read_jsonl(release(out, "2026-11-23.1") / "penalties.jsonl")}
+    by_doc.update({r["decision_doc_no"]: r["record_id"] for r in new_records})
+    assert [(e["record_id"], e["reason"]) for e in changes["added"]] == [(by_doc["6号"], "new")]
+    assert [(e["record_id"], e["reason"], e["fields"]) for e in changes["modified"]] == [
+        (by_doc["2号"], "corrected", {"penalty_content": ["罚款2000元", "罚款3000元"]})]
+    assert sorted((e["record_id"], e["reason"]) for e in changes["removed"]) == sorted(
+        [(by_doc["3号"], "revoked"), (by_doc["4号"], "repaired")])
+    for dataset in ("licensing", "redlist", "blacklist"):
+        assert changes_of(out, "2026-11-24.1", dataset) == {"dataset": dataset, "added": [], "modified": [], "removed": []}
+    csv_lines = (release(out, "2026-11-24.1") / "changes.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert csv_lines[0] == "dataset,record_id,change,reason,field,old,new"
+    assert f"penalties,{by_doc['2号']},modified,corrected,penalty_content,罚款2000元,罚款3000元" in csv_lines
+
+
+def test_replaying_changes_reproduces_the_next_release_byte_for_byte(two_releases):
+    out, _ = two_releases
+    dataset = load_dataset("penalties")
+    columns = public_columns(dataset)
+    before = read_jsonl(release(out, "2026-11-23.1") / "penalties.jsonl")
+    replayed = replay(columns, before, changes_of(out, "2026-11-24.1", "penalties"))
+    for fmt, write in WRITERS.items():
+        assert write(columns, replayed) == (release(out, "2026-11-24.1") / f"penalties.{fmt}").read_bytes(), fmt
+
+
+def test_published_releases_never_change_and_no_change_makes_no_release(two_releases, folder):
+    out, first = two_releases
+    build(folder.root, out, LATER)  # nothing changed since the second release
+    index = json.loads((out / "data" / "releases" / "index.json").read_text(encoding="utf-8"))
+    assert [r["version"] for r in index["releases"]] == ["2026-11-23.1", "2026-11-24.1"]
+    assert index["latest"] == "2026-11-24.1"
+    assert {p.relative_to(out): p.read_bytes() for p in release(out, "2026-11-23.1").rglob("*") if p.is_file()} == first
+    latest = out / "data" / "latest"
+    assert sorted(p.name for p in latest.iterdir()) == sorted(p.name for p in release(out, "2026-11-24.1").iterdir())
+
+
+def test_a_fresh_checkout_continues_the_chain_from_the_published_site(two_releases, folder, tmp_path):
+    out, _ = two_releases
+    published = tmp_path / "downloaded"
+    shutil.copytree(out / "data", published / "data")  # all a fresh CI run needs: the published data/
+    fresh = tmp_path / "fresh-site"
+    build(folder.root, fresh, date(2026, 11, 25), previous=published)
+    index = json.loads((fresh / "data" / "releases" / "index.json").read_text(encoding="utf-8"))
+    assert [r["version"] for r in index["releases"]] == ["2026-11-23.1", "2026-11-24.1"]  # nothing changed on the 25th
+
+
+def test_same_day_rebuild_with_changes_gets_the_next_sequence_number(folder, tmp_path):
+    path = folder.write("redlist", "a.csv", [row("redlist")])
+    out = tmp_path / "site"
+    build(folder.root, out, AS_OF)
+    path.unlink()
+    folder.write("redlist", "a.csv", [row("redlist", listing_reason="连续五年守合同重信用")])
+    build(folder.root, out, AS_OF)
+    index = json.loads((out / "data" / "releases" / "index.json").read_text(encoding="utf-8"))
+    assert [r["version"] for r in index["releases"]] == ["2026-11-23.1", "2026-11-23.2"]
+
+
+def test_csv_neutralises_formula_cells_but_jsonl_keeps_values(folder, tmp_path):
+    hostile = '=HYPERLINK("http://example.invalid","点击")'
+    folder.write("penalties", "a.csv", [row("penalties", violation_facts=hostile, remarks="@SUM(A1)")])
+    out = tmp_path / "site"
+    build(folder.root, out, AS_OF)
+    csv_text = (out / "data" / "latest" / "penalties.csv").read_bytes()
+    assert csv_text.startswith(b"\xef\xbb\xbf")
+    assert "'=HYPERLINK(" in csv_text.decode("utf-8-sig") and "'@SUM(A1)" in csv_text.decode("utf-8-sig")
+    [record] = read_jsonl(out / "data" / "latest" / "penalties.jsonl")
+    assert (record["violation_facts"], record["remarks"]) == (hostile, "@SUM(A1)")
+
+
+def test_catalog_lists_every_dataset_and_distribution(two_releases):
+    out, _ = two_releases
+    catalog = json.loads((out / "data" / "catalog.jsonld").read_text(encoding="utf-8"))
+    assert catalog["@type"] == "dcat:Catalog"
+    assert [d["dct:identifier"] for d in catalog["dcat:dataset"]] == ["licensing", "penalties", "redlist", "blacklist"]
+    sums = (out / "data" / "latest" / "SHA256SUMS").read_text(encoding="utf-8")
+    for d in catalog["dcat:dataset"]:
+        assert len(d["dcat:distribution"]) == 3
+        for dist in d["dcat:distribution"]:
+            assert dist["spdx:checksum"]["spdx:checksumValue"] in sums
+
+
+def test_demo_releases_validate_and_withhold_personal_data(tmp_path):
+    out = tmp_path / "site"
+    build(ROOT / "datasets", out, AS_OF)
+    report = validate(str(out / "data" / "latest" / "datapackage.json"))
+    assert report.valid
+    penalties = read_jsonl(out / "data" / "latest" / "penalties.jsonl")
+    assert "legal_rep_id_no" not in penalties[0]
+    persons = [r for r in penalties if r["subject_category"] == "自然人"]
+    assert persons and all("********" in r["subject_id_no"] for r in persons)
+    assert all(r["display_until"] >= AS_OF.isoformat() or not r["display_until"] for r in penalties)
