@@ -155,3 +155,13 @@ def test_demo_releases_validate_and_withhold_personal_data(tmp_path):
     persons = [r for r in penalties if r["subject_category"] == "自然人"]
     assert persons and all("********" in r["subject_id_no"] for r in persons)
     assert all(r["display_until"] >= AS_OF.isoformat() or not r["display_until"] for r in penalties)
+
+
+def test_the_build_date_cannot_go_back_behind_a_release(folder, tmp_path):
+    from generator.errors import BuildError
+
+    folder.write("redlist", "a.csv", [row("redlist")])
+    out = tmp_path / "site"
+    build(folder.root, out, AS_OF)
+    with pytest.raises(BuildError, match="早于已发布的最新版本 2026-11-23.1"):
+        build(folder.root, out, date(2026, 11, 22))

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..disclosure import Decisions
+from ..errors import BuildError
 from ..disclosure.decide import DISPLAY_UNTIL, PUBLISHED, REASON, UNDER_OBJECTION
 from ..disclosure.privacy import protect
 from ..provenance import Provenance
@@ -251,6 +252,9 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
     """Write ``target`` (the site's ``data/`` folder): earlier releases copied forward, a new
     release if anything changed, ``latest/``, ``releases/index.json`` and the catalog."""
     earlier = _previous_releases(previous)
+    if earlier and as_of.isoformat() < earlier[-1].date:
+        raise BuildError(f"发布日期 {as_of.isoformat()} 早于已发布的最新版本 {earlier[-1].version}：版本只能向前。"
+                         "请用不早于该版本的 --as-of，或用 --out/--previous 指向另一个网站目录。")
     releases_dir = target / "releases"
     releases_dir.mkdir(parents=True, exist_ok=True)
     for release in earlier:
