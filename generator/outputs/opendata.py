@@ -28,13 +28,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..disclosure import Decisions
-from ..errors import BuildError
 from ..disclosure.decide import DISPLAY_UNTIL, PUBLISHED, REASON, UNDER_OBJECTION
 from ..disclosure.privacy import protect
+from ..errors import BuildError
 from ..provenance import Provenance
 from ..rules.duplicates import KEY_SEPARATOR
 from ..schema import Dataset
@@ -107,24 +110,24 @@ def public_columns(dataset: Dataset) -> list[str]:
     return ["record_id"] + [f.name for f in dataset.fields if f.privacy != "drop"] + list(EXTRA_COLUMNS)
 
 
-def published_rows(decisions: Decisions) -> list[dict[str, str]]:
-    """The dataset's published records, protected, as text, sorted by record id."""
+def published_table(decisions: Decisions) -> pa.Table:
+    """The dataset's published records, protected, as text columns, sorted by record id."""
     dataset = decisions.dataset
     table = decisions.table.filter(decisions.table[PUBLISHED])
     ids = record_id(dataset, {n: table[n].combine_chunks() for n in dataset.field_names}) if table.num_rows else []
     table = protect(dataset, table)
-    names = [f.name for f in dataset.fields if f.privacy != "drop"]
-    columns = {n: table[n].to_pylist() for n in names}
-    until = table[DISPLAY_UNTIL].to_pylist()
-    status = table[REASON].to_pylist()
-    objection = table[UNDER_OBJECTION].to_pylist()
-    rows = []
-    for i, rid in enumerate(ids):
-        row = {"record_id": rid}
-        row.update((n, columns[n][i]) for n in names)
-        row.update(display_until=until[i], disclosure_status=status[i], under_objection="true" if objection[i] else "false")
-        rows.append(row)
-    return sorted(rows, key=lambda r: r["record_id"])
+    columns: dict[str, pa.Array] = {"record_id": pa.array(ids, pa.string())}
+    for name in public_columns(dataset)[1:-len(EXTRA_COLUMNS)]:
+        columns[name] = pc.fill_null(table[name].combine_chunks(), "") if table.num_rows else pa.array([], pa.string())
+    columns["display_until"] = table[DISPLAY_UNTIL].combine_chunks()
+    columns["disclosure_status"] = table[REASON].combine_chunks()
+    columns["under_objection"] = pc.if_else(table[UNDER_OBJECTION].combine_chunks(), "true", "false") if table.num_rows \
+        else pa.array([], pa.string())
+    return pa.table(columns).sort_by("record_id")
+
+
+def rows_to_table(columns: list[str], rows: list[dict[str, str]]) -> pa.Table:
+    return pa.table({c: pa.array([r.get(c, "") for r in rows], pa.string()) for c in columns})
 
 
 def decision_reasons(decisions: Decisions) -> dict[str, tuple[str, str]]:
@@ -142,54 +145,79 @@ def decision_reasons(decisions: Decisions) -> dict[str, tuple[str, str]]:
 # Formats
 
 
-def csv_bytes(columns: list[str], rows: list[dict[str, str]]) -> bytes:
+def csv_bytes(table: pa.Table) -> bytes:
     """UTF-8 with a BOM, so Excel reads it as UTF-8; cells that a spreadsheet would run as a
     formula (= + - @, tab, CR first) get a leading apostrophe."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([neutralise(row[c]) for c in columns])
-    return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
+    safe = pa.table({name: neutralise_column(table[name]) for name in table.column_names})
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(safe, sink, pacsv.WriteOptions(include_header=True, quoting_style="needed"))
+    return b"\xef\xbb\xbf" + sink.getvalue().to_pybytes()
 
 
 def neutralise(value: str) -> str:
     return "'" + value if value and value.startswith(FORMULA_STARTS) else value
 
 
-def jsonl_bytes(columns: list[str], rows: list[dict[str, str]]) -> bytes:
-    return "".join(json.dumps({c: row[c] for c in columns}, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+def neutralise_column(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    return pc.replace_substring_regex(values, pattern="^([=+\\-@\t\r])", replacement="'\\1")
 
 
-def parquet_bytes(columns: list[str], rows: list[dict[str, str]]) -> bytes:
-    table = pa.table({c: pa.array([row[c] for row in rows], pa.string()) for c in columns})
+def jsonl_bytes(table: pa.Table) -> bytes:
+    """One JSON object per line, keys in column order; written by pandas' C encoder in chunks."""
+    parts = []
+    for batch in table.to_batches(max_chunksize=JSON_CHUNK_ROWS):
+        text = batch.to_pandas().to_json(orient="records", lines=True, force_ascii=False)
+        parts.append(text if text.endswith("\n") else text + "\n")
+    return "".join(p for p in parts if p.strip()).encode("utf-8")
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd", write_statistics=False, store_schema=False)
     return sink.getvalue().to_pybytes()
 
 
 WRITERS = {"csv": csv_bytes, "jsonl": jsonl_bytes, "parquet": parquet_bytes}
+JSON_CHUNK_ROWS = 100_000
 
 
 def read_jsonl(path: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
+def read_release_table(path: Path) -> pa.Table:
+    """A release's dataset, from its Parquet file (exact text, fast)."""
+    table = pq.read_table(path)
+    return pa.table({name: table[name].cast(pa.string()) for name in table.column_names})
+
+
 # ---------------------------------------------------------------------------------------------
 # Changes
 
 
-def diff(dataset: Dataset, before: list[dict], after: list[dict], reasons: dict[str, tuple[str, str]]) -> dict:
-    """Added, modified and removed records between two versions of a dataset, with reasons."""
-    old = {r["record_id"]: r for r in before}
-    new = {r["record_id"]: r for r in after}
-    added = [{"record_id": k, "reason": "new", "record": new[k]} for k in sorted(new.keys() - old.keys())]
-    removed = [{"record_id": k, "reason": removal_reason(reasons.get(k))} for k in sorted(old.keys() - new.keys())]
+def diff(dataset: Dataset, before: pa.Table, after: pa.Table, reasons: dict[str, tuple[str, str]]) -> dict:
+    """Added, modified and removed records between two versions of a dataset (both sorted by
+    record id), with reasons. Columns are compared whole; only changed records become objects."""
+    old_ids, new_ids = before["record_id"], after["record_id"]
+    in_old = pc.is_in(new_ids, value_set=old_ids.combine_chunks())
+    in_new = pc.is_in(old_ids, value_set=new_ids.combine_chunks())
+    added = [{"record_id": r["record_id"], "reason": "new", "record": r} for r in after.filter(pc.invert(in_old)).to_pylist()]
+    removed = [{"record_id": i, "reason": removal_reason(reasons.get(i))}
+               for i in before.filter(pc.invert(in_new))["record_id"].to_pylist()]
+    old, new = before.filter(in_new), after.filter(in_old)
+    changed_any = np.zeros(new.num_rows, dtype=bool)
+    changed_by_column = {}
+    for name in after.column_names:
+        old_values = old[name] if name in old.column_names else pa.array([""] * old.num_rows, pa.string())
+        mask = pc.not_equal(old_values, new[name]).to_numpy(zero_copy_only=False)
+        if mask.any():
+            changed_by_column[name] = mask
+            changed_any |= mask
     modified = []
-    for k in sorted(old.keys() & new.keys()):
-        changed = {c: [old[k].get(c, ""), new[k][c]] for c in new[k] if old[k].get(c, "") != new[k][c]}
-        if changed:
-            modified.append({"record_id": k, "reason": modification_reason(changed), "fields": changed})
+    for i in np.flatnonzero(changed_any).tolist():
+        fields = {name: [(old[name][i].as_py() if name in old.column_names else ""), new[name][i].as_py()]
+                  for name, mask in changed_by_column.items() if mask[i]}
+        modified.append({"record_id": new["record_id"][i].as_py(), "reason": modification_reason(fields), "fields": fields})
     return {"dataset": dataset.name, "added": added, "modified": modified, "removed": removed}
 
 
@@ -259,9 +287,9 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
     releases_dir.mkdir(parents=True, exist_ok=True)
     for release in earlier:
         shutil.copytree(previous / "releases" / release.version, releases_dir / release.version)
-    current = {name: published_rows(d) for name, d in decisions.items()}
-    before = {name: (read_jsonl(previous / "releases" / earlier[-1].version / f"{name}.jsonl") if earlier else [])
-              for name in decisions}
+    current = {name: published_table(d) for name, d in decisions.items()}
+    before = {name: (read_release_table(previous / "releases" / earlier[-1].version / f"{name}.parquet") if earlier
+                     else current[name].slice(0, 0)) for name in decisions}
     changes = [diff(d.dataset, before[name], current[name], decision_reasons(d)) for name, d in decisions.items()]
     made = not earlier or any(c["added"] or c["modified"] or c["removed"] for c in changes)
     result = OpenData(list(earlier), made)
@@ -291,19 +319,18 @@ def _previous_releases(previous: Path | None) -> list[Release]:
 
 
 def _write_release(folder: Path, version: str, as_of: date, decisions: dict[str, Decisions],
-                   current: dict[str, list[dict]], changes: list[dict], provenance: dict[str, Provenance],
+                   current: dict[str, pa.Table], changes: list[dict], provenance: dict[str, Provenance],
                    site_name: str) -> Release:
     folder.mkdir(parents=True)
     files: list[dict] = []
     resources = []
     for name, d in decisions.items():
-        columns = public_columns(d.dataset)
         for fmt in FORMATS:
-            data = WRITERS[fmt](columns, current[name])
+            data = WRITERS[fmt](current[name])
             path = f"{name}.{fmt}"
             (folder / path).write_bytes(data)
             files.append(_file_entry(path, data))
-            if fmt != "jsonl" or current[name]:
+            if fmt != "jsonl" or current[name].num_rows:
                 # frictionless cannot read an empty JSON Lines file, so a dataset without records
                 # lists no JSON Lines resource; the empty file is still there and in SHA256SUMS
                 resources.append(_resource(d.dataset, fmt, path, data))
@@ -331,7 +358,7 @@ def _write_release(folder: Path, version: str, as_of: date, decisions: dict[str,
     sums = "".join(f"{f['sha256']}  {f['path']}\n" for f in sorted(files, key=lambda f: f["path"]))
     (folder / "SHA256SUMS").write_text(sums, encoding="utf-8")
     counts = {c["dataset"]: {k: len(c[k]) for k in ("added", "modified", "removed")} for c in changes}
-    return Release(version, as_of.isoformat(), {n: len(rows) for n, rows in current.items()}, counts,
+    return Release(version, as_of.isoformat(), {n: t.num_rows for n, t in current.items()}, counts,
                    sorted(files, key=lambda f: f["path"]))
 
 
