@@ -163,12 +163,45 @@ def neutralise_column(values: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 def jsonl_bytes(table: pa.Table) -> bytes:
-    """One JSON object per line, keys in column order; written by pandas' C encoder in chunks."""
+    """One compact JSON object per line, keys in column order, values as JSON strings. Lines
+    are assembled by Arrow kernels (escape, then join with the keys) in chunks of rows."""
     parts = []
-    for batch in table.to_batches(max_chunksize=JSON_CHUNK_ROWS):
-        text = batch.to_pandas().to_json(orient="records", lines=True, force_ascii=False)
-        parts.append(text if text.endswith("\n") else text + "\n")
-    return "".join(p for p in parts if p.strip()).encode("utf-8")
+    for start in range(0, table.num_rows, JSON_CHUNK_ROWS):
+        chunk = table.slice(start, JSON_CHUNK_ROWS)
+        pieces: list = []
+        for i, name in enumerate(chunk.column_names):
+            key = json.dumps(name, ensure_ascii=False)[1:-1]
+            pieces.append(('{"' if i == 0 else '","') + key + '":"')
+            pieces.append(json_escape(chunk[name].combine_chunks()))
+        pieces.append('"}\n')
+        lines = pc.binary_join_element_wise(*(_cells(p) for p in pieces), "")
+        parts.append(_concatenated(lines))
+    return b"".join(parts)
+
+
+def _cells(piece: str | pa.Array) -> pa.Array | pa.Scalar:
+    return pa.scalar(piece, pa.string()) if isinstance(piece, str) else piece
+
+
+def json_escape(values: pa.Array) -> pa.Array:
+    """The text of a JSON string literal without its quotes, as ``json.dumps(ensure_ascii=False)``
+    writes it: backslash and quote escaped; values with control characters go through
+    ``json.dumps`` itself (rare)."""
+    control = pc.match_substring_regex(values, pattern="[\\x00-\\x1f]")
+    escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+    if pc.any(control).as_py():
+        originals = values.filter(control).to_pylist()
+        fixed = pa.array([json.dumps(v, ensure_ascii=False)[1:-1] for v in originals], pa.string())
+        escaped = pc.replace_with_mask(escaped, control, fixed)
+    return escaped
+
+
+def _concatenated(values: pa.Array) -> bytes:
+    """All values of a string array, back to back, straight from its data buffer."""
+    if not len(values):
+        return b""
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset: values.offset + len(values) + 1]
+    return values.buffers()[2].to_pybytes()[offsets[0]: offsets[-1]]
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -195,9 +228,14 @@ def read_release_table(path: Path) -> pa.Table:
 # Changes
 
 
-def diff(dataset: Dataset, before: pa.Table, after: pa.Table, reasons: dict[str, tuple[str, str]]) -> dict:
+def diff(dataset: Dataset, before: pa.Table | None, after: pa.Table, reasons: dict[str, tuple[str, str]]) -> dict:
     """Added, modified and removed records between two versions of a dataset (both sorted by
-    record id), with reasons. Columns are compared whole; only changed records become objects."""
+    record id), with reasons. Columns are compared whole; only changed records become objects.
+    Without an earlier version (the first release) every record is new and listed by id only:
+    the release's data files are the records."""
+    if before is None:
+        return {"dataset": dataset.name, "added": [{"record_id": i, "reason": "new"} for i in after["record_id"].to_pylist()],
+                "modified": [], "removed": []}
     old_ids, new_ids = before["record_id"], after["record_id"]
     in_old = pc.is_in(new_ids, value_set=old_ids.combine_chunks())
     in_new = pc.is_in(old_ids, value_set=new_ids.combine_chunks())
@@ -289,7 +327,7 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
         shutil.copytree(previous / "releases" / release.version, releases_dir / release.version)
     current = {name: published_table(d) for name, d in decisions.items()}
     before = {name: (read_release_table(previous / "releases" / earlier[-1].version / f"{name}.parquet") if earlier
-                     else current[name].slice(0, 0)) for name in decisions}
+                     else None) for name in decisions}
     changes = [diff(d.dataset, before[name], current[name], decision_reasons(d)) for name, d in decisions.items()]
     made = not earlier or any(c["added"] or c["modified"] or c["removed"] for c in changes)
     result = OpenData(list(earlier), made)
@@ -334,7 +372,7 @@ def _write_release(folder: Path, version: str, as_of: date, decisions: dict[str,
                 # frictionless cannot read an empty JSON Lines file, so a dataset without records
                 # lists no JSON Lines resource; the empty file is still there and in SHA256SUMS
                 resources.append(_resource(d.dataset, fmt, path, data))
-    for path, data in (("changes.json", (json.dumps(changes, ensure_ascii=False, indent=1) + "\n").encode("utf-8")),
+    for path, data in (("changes.json", (json.dumps(changes, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")),
                        ("changes.csv", changes_csv(changes))):
         (folder / path).write_bytes(data)
         files.append(_file_entry(path, data))
