@@ -71,3 +71,11 @@ def test_demo_build_has_no_personal_data(tmp_path):
 
     assert known_id_numbers(result.intake)  # the demo does carry ID numbers in its input
     assert scan(tmp_path / "site", known_id_numbers(result.intake)) == []
+
+
+def test_parquet_text_columns_are_scanned(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"id": ["a", PERSON_ID]}), tmp_path / "data.parquet", compression="zstd")
+    assert [f.kind for f in scan(tmp_path)] == ["id_number"]
