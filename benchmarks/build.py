@@ -12,7 +12,6 @@ Reuses (or generates) the data of benchmarks/validate.py, then
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from validate import AS_OF, ensure_data, gongshi
+from validate import AS_OF, data_arguments, gongshi
 
 
 def whole_process(data: Path, out: Path) -> tuple[float, int]:
@@ -57,12 +56,7 @@ def phases(data: Path, work: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=1_000_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--data", type=Path, default=Path("bench-data") / "validate")
-    args = parser.parse_args()
-    ensure_data(args.records, args.seed, args.data)
+    args = data_arguments(__doc__)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         wall, peak = whole_process(args.data, work / "site")

@@ -56,14 +56,22 @@ def run_once(data: Path, report: Path) -> tuple[float, int]:
     return wall, peak_kib * 1024
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def data_arguments(description: str, **extra: int) -> argparse.Namespace:
+    """The options both benchmarks share (the data set), plus ``extra`` integer options; the data
+    is generated when missing."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--data", type=Path, default=Path("bench-data") / "validate")
+    for name, default in extra.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
     args = parser.parse_args()
     ensure_data(args.records, args.seed, args.data)
+    return args
+
+
+def main() -> None:
+    args = data_arguments(__doc__, runs=3)
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
         run_once(args.data, report)  # warm-up: file cache, bytecode
