@@ -61,7 +61,10 @@ def scan(root: Path, known: Iterable[str] = ()) -> list[Finding]:
     return _unique(findings)
 
 
-SUSPECT = "[0-9]{11}"  # every finding holds at least eleven consecutive digits
+# the shapes of an ID number and a mobile number, in RE2 syntax (no look-around): lines that
+# match, or that hold a known number, are checked exactly in Python
+SUSPECT = ("(?:^|[^0-9A-Za-z])(?:[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
+           "|1[3-9][0-9]{9})(?:$|[^0-9A-Za-z])")
 PIECE_BYTES = 32 << 20
 
 
