@@ -165,3 +165,20 @@ def test_the_build_date_cannot_go_back_behind_a_release(folder, tmp_path):
     build(folder.root, out, AS_OF)
     with pytest.raises(BuildError, match=r"早于已发布的最新版本 2026-11-23\.1"):
         build(folder.root, out, date(2026, 11, 22))
+
+
+def test_demo_a_year_later_records_leave_on_time_in_the_change_files(tmp_path):
+    out = tmp_path / "site"
+    build(ROOT / "datasets", out, date(2026, 11, 20))
+    build(ROOT / "datasets", out, date(2027, 11, 20))
+    first = {r["record_id"]: r for name in ("licensing", "penalties", "redlist", "blacklist")
+             for r in read_jsonl(release(out, "2026-11-20.1") / f"{name}.jsonl")}
+    changes = json.loads((release(out, "2027-11-20.1") / "changes.json").read_text(encoding="utf-8"))
+    removed = [e for c in changes for e in c["removed"]]
+    assert len(removed) > 100
+    for entry in removed:  # every record that left had reached its last day before the second build
+        assert entry["reason"] in ("expired", "repaired", "revoked", "objection")
+        assert first[entry["record_id"]]["display_until"] < "2027-11-20"
+    moved_to_history = [e for c in changes for e in c["modified"] if e["reason"] == "expired"]
+    assert moved_to_history and all(e["fields"]["disclosure_status"] == ["in_force", "licence_history"]
+                                    for e in moved_to_history)
