@@ -158,11 +158,11 @@ def read_delimited(dataset: Dataset, path: Path, label: str) -> RawTable:
         utf8, table.encoding = decode(data)
     del data
     text_head = utf8[:HEADER_BYTES].decode("utf-8", errors="replace")
-    first_line = text_head.split("\n", 1)[0]
+    first_line = text_head.replace("\r", "\n").split("\n", 1)[0]
     delimiter = sniff_delimiter(first_line)
     if delimiter == "\t":
         table.format = "tsv"
-    header = next(csv.reader(io.StringIO(text_head), delimiter=delimiter), None)
+    header = next(csv.reader(io.StringIO(text_head, newline=""), delimiter=delimiter), None)
     if not header or not any(c.strip() for c in header):
         table.file_problem("file.empty", Severity.WARNING, "文件为空，没有表头也没有数据行。如果是误提交，请从 datasets/ 中删除该文件。")
         return table
