@@ -86,3 +86,25 @@ def id_checksums_ok(matrix: np.ndarray) -> np.ndarray:
     total = (np.clip(values[:, :17], 0, 9) * np.array(ID_WEIGHTS)).sum(axis=1)
     expected = np.frombuffer(ID_CHECK.encode(), dtype=np.uint8)[total % 11]
     return digits & (expected == matrix[:, 17])
+
+
+MASK = "*"
+
+
+def mask_one(number: str) -> str:
+    """An ID number with its middle hidden: 18-digit IDs keep 6 + 4 (the birth date, positions
+    7–14, is hidden: 450102********1234), 15-digit IDs 6 + 3; other documents a quarter at each
+    end; very short ones are hidden whole."""
+    n = len(number)
+    if n == 18:
+        head, tail = 6, 4
+    elif n == 15:
+        head, tail = 6, 3
+    else:
+        head = tail = n // 4
+    return number[:head] + MASK * (n - head - tail) + number[n - tail:] if n - head - tail > 0 else MASK * n
+
+
+def mask_id_numbers(values: pa.Array) -> pa.Array:
+    """:func:`mask_one` over a column; empty values stay empty."""
+    return pa.array([mask_one(v) if v else v for v in values.to_pylist()], pa.string())

@@ -69,6 +69,16 @@ class Field:
             aliases=tuple(d.get("aliases", ())),
         )
 
+    def allowed_text(self) -> str:
+        """The allowed values in words, for messages and the data dictionary: 普通、特许、…、其他…"""
+        if self.enum:
+            return "、".join(self.enum)
+        if self.item_enum:
+            return "、".join(self.item_enum)
+        if self.pattern:
+            return self.pattern.strip("^$()").replace("|", "、").replace(".*", "…")
+        return ""
+
     def header_names(self) -> dict[str, str]:
         """Every accepted header spelling, keyed by its normalised form, mapped to its style."""
         names = {header_key(self.title): "title", header_key(self.name): "name"}

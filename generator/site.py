@@ -153,7 +153,6 @@ def policy_context(policy: Policy) -> dict:
 def template_environment(project: Path) -> Environment:
     env = Environment(loader=FileSystemLoader(project / "templates"), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, keep_trailing_newline=True)
-    env.filters["pattern_words"] = lambda p: p.strip("^$()").replace("|", "、").replace(".*", "…")
     env.filters["size"] = human_size
     env.filters["months"] = lambda m: f"{m // 12} 年" if m and m % 12 == 0 else f"{m} 个月"
     return env

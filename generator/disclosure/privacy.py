@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from ..codes import mask_id_numbers, mask_one
 from ..schema import Dataset
-
-MASK = "*"
 
 
 def protect(dataset: Dataset, records: pa.Table) -> pa.Table:
@@ -25,24 +24,6 @@ def protect(dataset: Dataset, records: pa.Table) -> pa.Table:
             index = records.column_names.index(f.name)
             records = records.set_column(index, f.name, mask_id_numbers(records[f.name].combine_chunks()))
     return records
-
-
-def mask_id_numbers(values: pa.Array) -> pa.Array:
-    """Hide the middle of each number: 18-digit IDs keep 6 + 4 (the birth date, positions 7–14,
-    is hidden), 15-digit IDs 6 + 3; other documents keep a quarter at each end."""
-    texts = values.to_pylist()
-    return pa.array([mask_one(t) if t else t for t in texts], pa.string())
-
-
-def mask_one(number: str) -> str:
-    n = len(number)
-    if n == 18:
-        head, tail = 6, 4
-    elif n == 15:
-        head, tail = 6, 3
-    else:
-        head = tail = n // 4
-    return number[:head] + MASK * (n - head - tail) + number[n - tail:] if n - head - tail > 0 else MASK * n
 
 
 __all__ = ["mask_id_numbers", "mask_one", "protect"]

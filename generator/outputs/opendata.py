@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from ..codes import mask_one
 from ..disclosure import Decisions
 from ..disclosure.decide import DISPLAY_UNTIL, PUBLISHED, REASON, UNDER_OBJECTION
 from ..disclosure.privacy import protect
@@ -86,8 +87,6 @@ def record_id(dataset: Dataset, columns: dict[str, pa.Array]) -> list[str]:
     """A stable id per record: a hash of the dataset, the record key (authority code and document
     number, or list and listing basis) and the subject's public identity. Natural persons enter
     with their masked ID number and name: the id reveals nothing that is not published."""
-    from ..disclosure.privacy import mask_one
-
     parts = [columns[name].to_pylist() for name in dataset.record_key]
     uscc = columns["subject_uscc"].to_pylist()
     reg = columns["subject_business_reg_no"].to_pylist()

@@ -78,15 +78,13 @@ class Enumerations(Rule):
             present = batch.present(f.name)
             if f.enum:
                 bad = present & ~batch.isin(f.name, f.enum)
-                allowed = "、".join(f.enum)
             elif f.pattern and f.normalize == "enum":
                 bad = present & ~batch.matches(f.name, f.pattern)
-                allowed = f.pattern.strip("^$()").replace("|", "、").replace(".*", "…")
             elif f.item_enum:
                 bad = present & _items_outside(batch, f.name, f.item_enum)
-                allowed = "、".join(f.item_enum)
             else:
                 continue
+            allowed = f.allowed_text()
             if bad.any():
                 yield Violation(f.name, bad, "「{title}」的值「{value}」不在规定范围内（" + allowed + "）。"
                                 "请改用规定的取值后重新导出。")

@@ -131,8 +131,4 @@ class ResidentId(Rule):
 
 def _masked(values: pa.Array) -> pa.Array:
     """Even in the validation report an ID number is not shown in clear (birth date hidden)."""
-    length = pc.utf8_length(values)
-    head = pc.utf8_slice_codeunits(values, 0, 6)
-    tail = pc.utf8_slice_codeunits(values, 14, 18)
-    masked = pc.binary_join_element_wise(head, "********", tail, "")
-    return pc.if_else(pc.greater_equal(length, 15), masked, pa.scalar("***", pa.string()))
+    return codes.mask_id_numbers(values)
