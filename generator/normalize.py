@@ -18,6 +18,7 @@ from .schema import Dataset, Field
 OPEN_END = "9999-12-31"  # how an open-ended validity ("长期") is written
 OPEN_END_WORDS = ("长期", "长期有效", "永久", "永久有效", "无固定期限", "无期限")
 TRIM = " \t\r\n\u3000\u00a0\ufeff\u200b"
+CONTROL = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]"
 CATEGORY_SEPARATORS = r"[;,、|/\s]+"  # after NFKC full-width ；，become ; and ,
 _EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
 
@@ -61,7 +62,24 @@ def normalise_column(f: Field, values: pa.Array) -> pa.Array:
 
 
 def trim(values: pa.Array) -> pa.Array:
-    return pc.utf8_trim(values, characters=TRIM)
+    """Without surrounding white space and without control characters (NUL, ESC, DEL…: never
+    content, and XML cannot carry them); tabs and line breaks inside a value stay."""
+    values = pc.utf8_trim(values, characters=TRIM)
+    if has_control_bytes(values):
+        values = pc.replace_substring_regex(values, pattern=CONTROL, replacement="")
+    return values
+
+
+def has_control_bytes(values: pa.Array) -> bool:
+    """Whether any value holds a control character, read straight off the data buffer (UTF-8
+    never uses bytes below 0x20 or 0x7F inside other characters)."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if not len(values) or values.buffers()[2] is None:
+        return False
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset: values.offset + len(values) + 1]
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
+    control = (data < 0x20) | (data == 0x7F)
+    return bool(control.any() and (control & (data != 0x09) & (data != 0x0A) & (data != 0x0D)).any())
 
 
 def nfkc(values: pa.Array) -> pa.Array:

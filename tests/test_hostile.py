@@ -125,6 +125,12 @@ def test_hostile_csv(folder, data, expected, rules):
     assert rules <= {p.rule for p in intake.problems}
 
 
+def test_control_characters_never_reach_the_records(folder):
+    folder.write(P, "hostile.csv", [row(P, violation_type="虚假\x00\x07\x1b\x7f宣传", violation_facts="第一行\n第二行\t")])
+    [record] = folder.intake().records[P].to_pylist()
+    assert (record["violation_type"], record["violation_facts"]) == ("虚假宣传", "第一行\n第二行")
+
+
 def test_wrong_dataset_header_is_reported(folder):
     folder.write(P, "hostile.csv", data=csv_text("redlist", [row("redlist")]).encode())
     intake = folder.intake()
