@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 
+import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .clock import CHINA
@@ -109,14 +110,12 @@ def public_quality(intake: Intake, decisions: dict[str, Decisions]) -> dict:
 
 def site_settings(config: Path) -> dict:
     """The site's name and URL from mkdocs.yml (``site_url`` may be empty: URLs stay relative)."""
-    import yaml
-
     settings = yaml.load(config.read_text(encoding="utf-8"), Loader=_MkdocsLoader) or {}
     url = (settings.get("site_url") or "").rstrip("/")
     return {"name": settings.get("site_name", "Gongshi"), "data_base": f"{url}/data/" if url else ""}
 
 
-class _MkdocsLoader(__import__("yaml").SafeLoader):
+class _MkdocsLoader(yaml.SafeLoader):
     """mkdocs.yml may use mkdocs' own tags (!ENV, !relative); they are not needed here."""
 
 
