@@ -24,12 +24,26 @@ from .disclosure import REASONS, Decisions, Policy, decide_all
 from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
 from .errors import BuildError, ConfigError
 from .intake import Intake, run_intake
-from .outputs.opendata import FORMATS, OpenData, build_open_data, catalog, schema_org
+from .outputs.disclosures import Disclosures, gather
+from .outputs.listings import KINDS, ListingsResult, write_listings
+from .outputs.opendata import FORMATS, OpenData, build_open_data, catalog, published_table, schema_org
+from .outputs.render import Writer, environment
+from .outputs.shell import SHELL_PAGE, Shell, source_page
+from .outputs.sitemaps import write_sitemaps
+from .outputs.statistics import home_context, statistics_context
+from .outputs.subject_pages import SubjectPagesResult, write_subject_pages
+from .regions import region
 from .report import to_json
 from .scan import scan
 from .schema import datasets
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class GeneratedPages:
+    subjects: SubjectPagesResult
+    listings: ListingsResult
 
 
 @dataclass
@@ -58,6 +72,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     intake = run_intake(datasets_dir, as_of)
     policy = load_policy(project / POLICY_FILE)
     decisions = decide_all(intake, policy)
+    published = {name: published_table(d) for name, d in decisions.items()}
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     site = site_settings(config)
@@ -67,22 +82,63 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         staged = Path(work) / "site"
         data = Path(work) / "data"
         open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
-                                    data, site["name"])
+                                    data, site["name"], published)
         write_catalog(data, open_data, site)
-        gather_pages(project, docs, intake, decisions, policy, open_data, site)
+        disclosures = gather(decisions, published)
+        gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, site)
         render_site(config, docs, staged, as_of)
+        pages = write_generated_pages(project, staged, disclosures, open_data, as_of, site)
+        write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
         shutil.copytree(data, staged / "data", dirs_exist_ok=True)
         check_privacy(staged, intake)
         swap_in(staged, out)
     return BuildResult(out, intake, decisions, open_data)
 
 
+def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures, open_data: OpenData, as_of: date,
+                          site: dict) -> GeneratedPages:
+    """Subject pages, their JSON and the listings, inside the theme's shell."""
+    writer = Writer(staged, Shell.from_site(staged, site["url"]), site["url"])
+    env = environment(project / "templates")
+    version = open_data.releases[-1].version
+    subjects = write_subject_pages(disclosures, writer, env, as_of, version, region_name)
+    listings = write_listings(disclosures, writer, env, region_name)
+    return GeneratedPages(subjects, listings)
+
+
+def region_name(code: str) -> str:
+    found = region(code)
+    return found.full_name if found else f"行政区划 {code}"
+
+
+def sitemap_entries(docs: Path, pages: GeneratedPages, as_of: date):
+    """Every page of the site with the day it last changed: the build date for the hand-written
+    pages, the newest record's date for subject pages and listings."""
+    today = as_of.isoformat()
+    for md in sorted(docs.rglob("*.md")):
+        path = md.relative_to(docs).with_suffix("").as_posix()
+        if path.startswith("_"):
+            continue
+        yield ("" if path == "index" else (path[:-len("/index")] if path.endswith("/index") else path) + "/"), today
+    yield from pages.subjects.lastmod
+    for kind, groups in pages.listings.groups.items():
+        for g in groups:
+            for page in range(1, g.pages + 1):
+                yield g.path + (f"{page}/" if page > 1 else ""), g.lastmod
+        if kind != "dataset":
+            yield KINDS[kind][1] + "/", today
+
+
 def gather_pages(project: Path, docs: Path, intake: Intake, decisions: dict[str, Decisions], policy: Policy,
-                 open_data: OpenData, site: dict) -> None:
+                 open_data: OpenData, disclosures: Disclosures, site: dict) -> None:
     """The hand-written pages, plus pages generated from the schemas and the intake."""
     shutil.copytree(project / "site_src", docs)
+    (docs / SHELL_PAGE).mkdir()
+    (docs / SHELL_PAGE / "index.md").write_text(source_page(), encoding="utf-8")
     env = template_environment(project)
     generated = {
+        "index.md": ("首页", "home.html", home_context(disclosures, open_data_date(open_data))),
+        "statistics.md": ("统计", "statistics.html", statistics_context(disclosures, open_data_date(open_data), region_name)),
         "data/dictionary.md": ("数据字典", "data-dictionary.html", {"datasets": datasets()}),
         "data/quality.md": ("数据质量", "quality.html", public_quality(intake, decisions)),
         "guide/disclosure.md": ("公示规则", "disclosure-rules.html", policy_context(policy)),
@@ -95,6 +151,10 @@ def gather_pages(project: Path, docs: Path, intake: Intake, decisions: dict[str,
         intro = (docs / path).read_text(encoding="utf-8") if target.exists() else f"# {title}\n"
         wide = "---\nhide:\n  - toc\n---\n\n"  # wide tables: the page's own contents column gives way
         target.write_text(wide + intro.rstrip() + "\n\n" + html + "\n", encoding="utf-8")
+
+
+def open_data_date(open_data: OpenData) -> date:
+    return date.fromisoformat(open_data.releases[-1].date) if open_data.releases else date.today()
 
 
 def public_quality(intake: Intake, decisions: dict[str, Decisions]) -> dict:
@@ -112,13 +172,21 @@ def site_settings(config: Path) -> dict:
     """The site's name and URL from mkdocs.yml (``site_url`` may be empty: URLs stay relative)."""
     settings = yaml.load(config.read_text(encoding="utf-8"), Loader=_MkdocsLoader) or {}
     url = (settings.get("site_url") or "").rstrip("/")
-    return {"name": settings.get("site_name", "Gongshi"), "data_base": f"{url}/data/" if url else ""}
+    return {"name": settings.get("site_name", "Gongshi"), "url": url, "data_base": f"{url}/data/" if url else ""}
 
 
 class _MkdocsLoader(yaml.SafeLoader):
-    """mkdocs.yml may use mkdocs' own tags (!ENV, !relative); they are not needed here."""
+    """mkdocs.yml may use mkdocs' own tags: ``!ENV [NAME, default]`` is read as mkdocs reads it,
+    the others (``!relative``) are not needed here."""
 
 
+def _env_tag(loader: yaml.SafeLoader, node: yaml.Node) -> str | None:
+    names = loader.construct_sequence(node) if isinstance(node, yaml.SequenceNode) else [loader.construct_scalar(node)]
+    *variables, default = names if len(names) > 1 else (*names, None)
+    return next((os.environ[v] for v in variables if os.environ.get(v)), default)
+
+
+_MkdocsLoader.add_constructor("!ENV", _env_tag)
 _MkdocsLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 

@@ -313,7 +313,8 @@ def changes_csv(changes: list[dict]) -> bytes:
 
 
 def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Provenance], as_of: date,
-                    previous: Path | None, target: Path, site_name: str) -> OpenData:
+                    previous: Path | None, target: Path, site_name: str,
+                    published: dict[str, pa.Table] | None = None) -> OpenData:
     """Write ``target`` (the site's ``data/`` folder): earlier releases copied forward, a new
     release if anything changed, ``latest/``, ``releases/index.json`` and the catalog."""
     earlier = _previous_releases(previous)
@@ -324,7 +325,7 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
     releases_dir.mkdir(parents=True, exist_ok=True)
     for release in earlier:
         shutil.copytree(previous / "releases" / release.version, releases_dir / release.version)
-    current = {name: published_table(d) for name, d in decisions.items()}
+    current = published if published is not None else {name: published_table(d) for name, d in decisions.items()}
     before = {name: (read_release_table(previous / "releases" / earlier[-1].version / f"{name}.parquet") if earlier
                      else None) for name in decisions}
     changes = [diff(d.dataset, before[name], current[name], decision_reasons(d)) for name, d in decisions.items()]

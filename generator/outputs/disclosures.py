@@ -1,0 +1,99 @@
+"""The published records, once, in the shapes the site's pages need.
+
+Everything here starts from :func:`opendata.published_table` — the publication decision's
+records, personal data already protected, with their stable record ids — so pages, listings,
+the API, search and the data packages all show the same records. Nothing is read from raw rows.
+
+``Disclosures`` holds, per dataset, that table plus the columns pages need (subject page id,
+region, authority key), and one narrow table over all datasets for listings, sorted newest first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..codes import USCC_PATTERN, USCC_PLACEHOLDER
+from ..disclosure import Decisions
+from ..schema import Dataset
+from ..subjects import page_ids, region_codes
+from .opendata import published_table
+
+# what a listing row shows as the record's reference and its gist, per dataset
+REFERENCE = {"licensing": "decision_doc_no", "penalties": "decision_doc_no", "redlist": "list_name", "blacklist": "list_name"}
+GIST = {"licensing": ("certificate_name", "license_content"), "penalties": ("penalty_categories", "penalty_content"),
+        "redlist": ("listing_reason",), "blacklist": ("listing_reason",)}
+LISTING_COLUMNS = ("dataset", "record_id", "page_id", "region", "authority", "authority_key", "subject_name",
+                   "subject_category", "date", "reference", "gist", "display_until", "under_objection")
+
+
+@dataclass
+class DatasetRecords:
+    dataset: Dataset
+    table: pa.Table  # published_table(...) plus page_id, region, authority_key
+
+
+@dataclass
+class Disclosures:
+    by_dataset: dict[str, DatasetRecords]
+    listing: pa.Table  # LISTING_COLUMNS over every dataset, newest first
+
+    @property
+    def total(self) -> int:
+        return self.listing.num_rows
+
+
+def gather(decisions: dict[str, Decisions], published: dict[str, pa.Table] | None = None) -> Disclosures:
+    """The published records of every dataset; ``published`` reuses tables already made by
+    :func:`published_table` (the open-data step makes them too)."""
+    by_dataset = {}
+    parts = []
+    for name, d in decisions.items():
+        table = published[name] if published is not None else published_table(d)
+        table = (table.append_column("page_id", pa.array(page_ids(table), pa.string()))
+                 .append_column("region", pa.array(region_codes(table), pa.string()))
+                 .append_column("authority_key", authority_keys(table["authority"], table["authority_uscc"])))
+        by_dataset[name] = DatasetRecords(d.dataset, table)
+        parts.append(_listing_part(d.dataset, table))
+    listing = pa.concat_tables(parts) if parts else pa.table({c: pa.array([], pa.string()) for c in LISTING_COLUMNS})
+    listing = listing.sort_by([("date", "descending"), ("dataset", "ascending"), ("record_id", "ascending")])
+    return Disclosures(by_dataset, listing)
+
+
+def authority_keys(names: pa.ChunkedArray | pa.Array, codes: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A path-safe key per authority: its USCC, or (no valid code supplied) ``N`` and a hash of
+    its name, so an authority always has the same page."""
+    codes = pc.fill_null(codes, "")
+    names = pc.fill_null(names, "")
+    good = pc.and_(pc.match_substring_regex(codes, USCC_PATTERN), pc.not_equal(codes, USCC_PLACEHOLDER))
+    good_np = good.to_numpy(zero_copy_only=False)
+    if good_np.all():
+        return codes.combine_chunks() if isinstance(codes, pa.ChunkedArray) else codes
+    keys = np.asarray(codes.to_numpy(zero_copy_only=False), dtype=object).copy()
+    name_values = names.to_numpy(zero_copy_only=False)
+    cache: dict[str, str] = {}
+    for i in np.flatnonzero(~good_np).tolist():
+        name = name_values[i]
+        if name not in cache:
+            cache[name] = "N" + hashlib.sha256(name.encode()).hexdigest()[:16].upper()
+        keys[i] = cache[name]
+    return pa.array(keys, pa.string())
+
+
+def _listing_part(dataset: Dataset, table: pa.Table) -> pa.Table:
+    n = table.num_rows
+    gist = [table[c] for c in GIST[dataset.name]]
+    gist_text = pc.binary_join_element_wise(*gist, "；") if len(gist) > 1 else gist[0]
+    gist_text = pc.utf8_rtrim(pc.utf8_ltrim(gist_text, characters="；"), characters="；")
+    return pa.table({
+        "dataset": pa.array([dataset.name] * n, pa.string()),
+        "record_id": table["record_id"], "page_id": table["page_id"], "region": table["region"],
+        "authority": table["authority"], "authority_key": table["authority_key"],
+        "subject_name": table["subject_name"], "subject_category": table["subject_category"],
+        "date": table[dataset.decision_date_field], "reference": table[REFERENCE[dataset.name]],
+        "gist": gist_text, "display_until": table["display_until"], "under_objection": table["under_objection"],
+    })

@@ -1,0 +1,155 @@
+"""Listings: the published records by dataset, authority, region and month, newest first, 50 to a
+page, and index pages of authorities, regions and months.
+
+Every listing is a slice of one table sorted once per kind (key, then newest first), so building
+all of them is a few sorts plus writing pages; pages are written on every core.
+
+    datasets/<dataset>/[<n>/]      authorities/<key>/[<n>/]     authorities/
+    regions/<code>/[<n>/]          months/<YYYY-MM>/[<n>/]      regions/   months/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..schema import datasets
+from .disclosures import Disclosures
+from .render import Writer, run_parallel, shared
+
+PER_PAGE = 50
+# kind → (listing column that groups it, folder, index title, what a group is called)
+KINDS = {
+    "dataset": ("dataset", "datasets", "", ""),
+    "authority": ("authority_key", "authorities", "公示机关", "机关"),
+    "region": ("region", "regions", "登记地", "登记地"),
+    "month": ("month", "months", "按月浏览", "月份"),
+}
+
+
+@dataclass
+class Group:
+    kind: str
+    key: str
+    name: str
+    start: int  # rows [start, end) of the kind's sorted table
+    end: int
+    counts: dict[str, int]
+    lastmod: str = ""  # the newest record's date
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-(self.end - self.start) // PER_PAGE))
+
+    @property
+    def path(self) -> str:
+        return f"{KINDS[self.kind][1]}/{self.key}/"
+
+
+@dataclass
+class ListingsResult:
+    groups: dict[str, list[Group]]
+    pages: int
+
+
+def write_listings(disclosures: Disclosures, writer: Writer, env, region_name: Callable[[str], str]) -> ListingsResult:
+    listing = disclosures.listing
+    listing = listing.append_column("month", pc.utf8_slice_codeunits(listing["date"], 0, 7))
+    titles = {d.name: d.title for d in datasets()}
+    tables: dict[str, pa.Table] = {}
+    groups: dict[str, list[Group]] = {}
+    for kind, (column, *_rest) in KINDS.items():
+        table = listing.filter(pc.not_equal(listing[column], "")) if kind in ("region", "month") else listing
+        table = table.sort_by([(column, "ascending"), ("date", "descending"), ("dataset", "ascending"),
+                               ("record_id", "ascending")])
+        tables[kind] = table
+        groups[kind] = _groups(kind, table, column, titles, region_name)
+    tasks = [(kind, g, page) for kind in KINDS for g in groups[kind] for page in range(1, g.pages + 1)]
+    state = {"tables": tables, "tasks": tasks, "writer": writer, "template": env.get_template("pages/listing.html"),
+             "titles": titles}
+    pages = run_parallel(_write_pages, len(tasks), state, chunk=500)
+    index = env.get_template("pages/index.html")
+    for kind in ("authority", "region", "month"):
+        _write_index(kind, groups[kind], writer, index, titles)
+    return ListingsResult(groups, pages)
+
+
+def _groups(kind: str, table: pa.Table, column: str, titles: dict[str, str], region_name: Callable[[str], str]) -> list[Group]:
+    keys = table[column].to_numpy(zero_copy_only=False)
+    if not len(keys):
+        return []
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    dataset = table["dataset"].to_numpy(zero_copy_only=False)
+    authority = table["authority"].to_numpy(zero_copy_only=False) if kind == "authority" else None
+    dates = table["date"].to_numpy(zero_copy_only=False)
+    out = []
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        key = keys[a]
+        names, counts = np.unique(dataset[a:b], return_counts=True)
+        if kind == "dataset":
+            name = titles[key]
+        elif kind == "authority":
+            name = authority[a]  # the name on its newest record
+        elif kind == "region":
+            name = region_name(key)
+        else:
+            name = f"{key[:4]} 年 {int(key[5:7])} 月"
+        out.append(Group(kind, key, name, a, b, dict(zip(names.tolist(), counts.tolist(), strict=True)), dates[a]))
+    if kind == "month":
+        out.reverse()  # newest month first in the index
+    return out
+
+
+def _write_pages(span: tuple[int, int]) -> int:
+    w = shared()
+    writer: Writer = w["writer"]
+    for i in range(*span):
+        kind, group, page = w["tasks"][i]
+        lo = group.start + (page - 1) * PER_PAGE
+        rows = w["tables"][kind].slice(lo, min(PER_PAGE, group.end - lo)).to_pylist()
+        for r in rows:
+            r["dataset"] = w["titles"][r["dataset"]]
+        path = group.path + (f"{page}/" if page > 1 else "")
+        root = "../" * path.count("/")
+        title = _title(group)
+        crumbs = [] if kind == "dataset" else [(KINDS[kind][2], f"{KINDS[kind][1]}/")]
+        counts = [] if kind == "dataset" else [(w["titles"][d], c, "") for d, c in sorted(group.counts.items())]
+        feed = {"dataset": f"feeds/datasets/{group.key}.atom", "authority": f"feeds/authorities/{group.key}.atom",
+                "region": f"feeds/regions/{group.key}.atom"}.get(kind, "")
+        body = w["template"].render(root=root, title=title, intro=_intro(group), crumbs=crumbs, counts=counts, feed=feed,
+                                    rows=rows, total=group.end - group.start, page=page, pages=group.pages, base=group.path)
+        writer.page(path, title + (f"（第 {page} 页）" if page > 1 else ""), body)
+    return span[1] - span[0]
+
+
+def _title(group: Group) -> str:
+    if group.kind == "dataset":
+        return group.name
+    if group.kind == "month":
+        return f"{group.name}的公示"
+    return group.name
+
+
+def _intro(group: Group) -> str:
+    return {
+        "dataset": f"当前公示的全部{group.name}记录。",
+        "authority": "该机关作出、当前公示的记录。",
+        "region": "统一社会信用代码（或工商注册号）登记在该地区的主体的当前公示记录。",
+        "month": "该月作出决定或列入名单、当前仍在公示的记录。",
+    }[group.kind]
+
+
+def _write_index(kind: str, groups: list[Group], writer: Writer, template, titles: dict[str, str]) -> None:
+    folder, title, heading = KINDS[kind][1], KINDS[kind][2], KINDS[kind][3]
+    intros = {"authority": "作出当前公示记录的行政机关，按统一社会信用代码排列。",
+              "region": "主体登记地（统一社会信用代码第 3–8 位的行政区划代码），按代码排列。",
+              "month": "按决定日期或列入日期所在月份浏览，最新的月份在前。"}
+    entries = [{"name": g.name, "href": g.path, "counts": g.counts, "total": g.end - g.start} for g in groups]
+    body = template.render(root="../", title=title, intro=intros[kind], heading=heading, entries=entries,
+                           datasets=[(d.name, titles[d.name]) for d in datasets()])
+    writer.page(f"{folder}/", title, body)
