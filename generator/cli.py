@@ -87,10 +87,16 @@ def synth(records: int, seed: int, out: Path, as_of: str | None, rows_per_file: 
 @click.option("--as-of", "as_of", metavar="DATE", help=AS_OF_HELP)
 @click.option("--previous", type=click.Path(path_type=Path, file_okay=False),
               help="Folder holding the last published site, whose data/releases/ continue (default: OUT).")
-def build(datasets_dir: Path, out: Path, as_of: str | None, previous: Path | None) -> None:
+@click.option("--timings", is_flag=True, help="Also print the seconds each step took (to stderr).")
+def build(datasets_dir: Path, out: Path, as_of: str | None, previous: Path | None, timings: bool) -> None:
     """Validate the datasets and build the site into OUT. The previous site stays until the new
     one is complete."""
-    click.echo(_build(datasets_dir, out, as_of, previous).describe())
+    result = _build(datasets_dir, out, as_of, previous)
+    click.echo(result.describe())
+    if timings:
+        for step, seconds in result.timings.items():
+            click.echo(f"{step}: {seconds:.2f} s", err=True)
+        click.echo(f"subject pages: {result.pages.subjects.subjects}, listing pages: {result.pages.listings.pages}", err=True)
 
 
 @main.command()

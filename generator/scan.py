@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -41,12 +42,17 @@ class Finding:
 
 def scan(root: Path, known: Iterable[str] = ()) -> list[Finding]:
     """Findings in every file under ``root``; ``known`` are ID numbers from the input that must
-    never appear (legal representatives', natural persons' in clear)."""
+    never appear (legal representatives', natural persons' in clear).
+
+    A site has a million small files, so files are read into batches of about ``PIECE_BYTES``
+    and each batch is searched at once; large files are searched in pieces of that size."""
     known_set = pa.array(sorted({k.upper() for k in known if len(k) >= 8}), pa.string())
     known_bytes = {k.encode() for k in known_set.to_pylist()}
     findings: list[Finding] = []
     scanned: set[bytes] = set()  # data/latest/ repeats the newest release byte for byte
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    batch: list[tuple[str, bytes]] = []
+    size = 0
+    for path in _files(root):
         data = _text(path)
         if data is None:
             continue
@@ -55,9 +61,42 @@ def scan(root: Path, known: Iterable[str] = ()) -> list[Finding]:
             continue
         scanned.add(digest)
         label = path.relative_to(root).as_posix()
-        for piece in _pieces(data):
-            findings += _findings(label, b"\n".join(_suspect_lines(piece, known_set)), known_bytes)
+        if len(data) >= PIECE_BYTES:
+            for piece in _pieces(data):
+                findings += _findings(label, b"\n".join(_suspect_lines(piece, known_set)[1]), known_bytes)
+            continue
+        batch.append((label, data))
+        size += len(data)
+        if size >= PIECE_BYTES:
+            findings += _batch_findings(batch, known_set, known_bytes)
+            batch, size = [], 0
+    findings += _batch_findings(batch, known_set, known_bytes)
     return _unique(findings)
+
+
+def _files(root: Path) -> list[Path]:
+    """Every file under ``root``, sorted; os.walk reads each folder once, without a stat per file."""
+    out = []
+    for folder, _dirs, files in os.walk(root):
+        out += [Path(folder, f) for f in files]
+    return sorted(out)
+
+
+def _batch_findings(batch: list[tuple[str, bytes]], known_set: pa.Array, known_bytes: set[bytes]) -> list[Finding]:
+    """Search many files at once: their lines are joined, searched, and traced back to their file."""
+    if not batch:
+        return []
+    lines_per_file = np.array([data.count(b"\n") + 1 for _, data in batch])
+    first_line = np.cumsum(lines_per_file) - lines_per_file
+    rows, lines = _suspect_lines(b"\n".join(data for _, data in batch), known_set)
+    owner = np.searchsorted(first_line, rows, side="right") - 1
+    by_file: dict[int, list[bytes]] = {}
+    for line, index in zip(lines, owner.tolist(), strict=True):
+        by_file.setdefault(index, []).append(line)
+    findings: list[Finding] = []
+    for index, suspect in by_file.items():
+        findings += _findings(batch[index][0], b"\n".join(suspect), known_bytes)
+    return findings
 
 
 # the shapes of an ID number and a mobile number, in RE2 syntax (no look-around): lines that
@@ -77,9 +116,10 @@ def _pieces(data: bytes) -> Iterator[bytes]:
         start = end
 
 
-def _suspect_lines(piece: bytes, known: pa.Array) -> list[bytes]:
-    """Lines worth a closer look: with eleven digits in a row, or a token that is a known ID
-    number. Arrow's kernels (RE2, hash lookups) do this in C++, so scanning stays linear."""
+def _suspect_lines(piece: bytes, known: pa.Array) -> tuple[np.ndarray, list[bytes]]:
+    """Lines worth a closer look (their numbers and text): with eleven digits in a row, or a
+    token that is a known ID number. Arrow's kernels (RE2, hash lookups) do this in C++, so
+    scanning stays linear."""
     lines = pc.split_pattern(pa.array([piece], pa.binary()), b"\n").flatten()
     suspect = pc.match_substring_regex(lines, pattern=SUSPECT)
     if len(known):
@@ -94,7 +134,8 @@ def _suspect_lines(piece: bytes, known: pa.Array) -> list[bytes]:
             mask = np.zeros(len(lines), dtype=bool)
             mask[rows] = True
             suspect = pc.or_(suspect, pa.array(mask))
-    return lines.filter(suspect).to_pylist()
+    rows = np.flatnonzero(suspect.to_numpy(zero_copy_only=False))
+    return rows, lines.take(pa.array(rows, pa.int64())).to_pylist()
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

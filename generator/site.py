@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
+from time import perf_counter
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -52,6 +53,8 @@ class BuildResult:
     intake: Intake
     decisions: dict[str, Decisions]
     open_data: OpenData
+    pages: GeneratedPages
+    timings: dict[str, float]
 
     def describe(self) -> str:
         i = self.intake
@@ -69,10 +72,13 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     config = project / "mkdocs.yml"
     if not config.is_file():
         raise ConfigError(f"找不到 {config}。请在 Gongshi 仓库根目录运行，或用 --project 指定。")
+    phases = Phases()
     intake = run_intake(datasets_dir, as_of)
+    phases.done("intake (read, validate)")
     policy = load_policy(project / POLICY_FILE)
     decisions = decide_all(intake, policy)
     published = {name: published_table(d) for name, d in decisions.items()}
+    phases.done("publication decisions")
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     site = site_settings(config)
@@ -84,25 +90,45 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
                                     data, site["name"], published)
         write_catalog(data, open_data, site)
+        phases.done("open data")
         disclosures = gather(decisions, published)
         gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, site)
         render_site(config, docs, staged, as_of)
-        pages = write_generated_pages(project, staged, disclosures, open_data, as_of, site)
+        phases.done("hand-written pages (mkdocs)")
+        pages = write_generated_pages(project, staged, disclosures, open_data, as_of, site, phases)
         write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
+        phases.done("sitemaps")
         shutil.copytree(data, staged / "data", dirs_exist_ok=True)
+        phases.done("copy data")
         check_privacy(staged, intake)
+        phases.done("privacy scan")
         swap_in(staged, out)
-    return BuildResult(out, intake, decisions, open_data)
+    return BuildResult(out, intake, decisions, open_data, pages, phases.seconds)
+
+
+class Phases:
+    """Seconds spent in each step of the build (``gongshi build --timings``)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._started = perf_counter()
+
+    def done(self, name: str) -> None:
+        now = perf_counter()
+        self.seconds[name] = now - self._started
+        self._started = now
 
 
 def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures, open_data: OpenData, as_of: date,
-                          site: dict) -> GeneratedPages:
+                          site: dict, phases: Phases) -> GeneratedPages:
     """Subject pages, their JSON and the listings, inside the theme's shell."""
     writer = Writer(staged, Shell.from_site(staged, site["url"]), site["url"])
     env = environment(project / "templates")
     version = open_data.releases[-1].version
     subjects = write_subject_pages(disclosures, writer, env, as_of, version, region_name)
+    phases.done("subject pages")
     listings = write_listings(disclosures, writer, env, region_name)
+    phases.done("listings")
     return GeneratedPages(subjects, listings)
 
 

@@ -79,3 +79,14 @@ def test_parquet_text_columns_are_scanned(tmp_path):
 
     pq.write_table(pa.table({"id": ["a", PERSON_ID]}), tmp_path / "data.parquet", compression="zstd")
     assert [f.kind for f in scan(tmp_path)] == ["id_number"]
+
+
+def test_findings_in_a_batch_of_small_files_name_their_own_file(tmp_path):
+    """Small files are searched together; each finding still names the file it is in."""
+    for i in range(300):
+        (tmp_path / f"{i:03d}.html").write_text("<p>统一社会信用代码 914501001234567890</p>\n" * (i % 3) + ("" if i % 2 else "\n"),
+                                                 encoding="utf-8")
+    (tmp_path / "150.html").write_text(f"<p>a</p>\n<p>b</p>\n<p>{PERSON_ID}</p>", encoding="utf-8")
+    (tmp_path / "151.json").write_text('{"phone": "13812345678"}', encoding="utf-8")
+    found = [(f.file, f.kind) for f in scan(tmp_path)]
+    assert found == [("150.html", "id_number"), ("151.json", "mobile")]

@@ -176,10 +176,8 @@ def record_view(dataset: str, r: dict) -> dict:
             continue
         href = f"authorities/{r['authority_key']}/" if name == "authority" else ""
         fields.append((label, value, href))
-    if dataset in ("penalties", "licensing"):
-        heading = r["decision_doc_no"] or r.get("license_no") or "（无文号）"
-    else:
-        heading = r["list_name"]
+    documented = dataset in ("penalties", "licensing")
+    heading = (r["decision_doc_no"] or r.get("license_no") or "（无文号）") if documented else r["list_name"]
     return {"id": r["record_id"], "heading": heading, "fields": fields, "objection": r["under_objection"] == "true"}
 
 

@@ -1,0 +1,234 @@
+"""Subject pages, listings, the JSON API and sitemaps, parsed: each subject page lists exactly its
+published records, nothing withheld appears, every internal link resolves, pages share the theme."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+from urllib.parse import unquote, urldefrag
+
+import pyarrow.parquet as pq
+import pytest
+from bs4 import BeautifulSoup
+
+from generator.outputs import sitemaps
+from generator.outputs.opendata import record_id
+from generator.schema import datasets
+from generator.site import ROOT, build
+from generator.subjects import page_ids
+
+from .conftest import AS_OF, PERSON, row
+
+DEMO_AS_OF = AS_OF
+SHOWN = {"displayed", "in_force", "licence_history", "listed"}
+
+
+def soup(path: Path) -> BeautifulSoup:
+    return BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pages") / "site"
+    result = build(ROOT / "datasets", out, DEMO_AS_OF)
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def published(demo):
+    """Per subject page id, the published record ids, from the data packages."""
+    out, _ = demo
+    by_subject: dict[str, set[str]] = defaultdict(set)
+    for d in datasets():
+        table = pq.read_table(out / "data" / "latest" / f"{d.name}.parquet")
+        for page_id, rid, status in zip(page_ids(table), table["record_id"].to_pylist(),
+                                        table["disclosure_status"].to_pylist(), strict=True):
+            assert status in SHOWN
+            by_subject[page_id].add(rid)
+    return by_subject
+
+
+def test_every_subject_page_lists_exactly_its_published_records(demo, published):
+    out, _ = demo
+    pages = {p.name for p in (out / "subjects").iterdir()}
+    assert pages == set(published) - {""}
+    for page_id in pages:
+        page = soup(out / "subjects" / page_id / "index.html")
+        anchors = {a["id"][2:] for a in page.select("article.gs-record")}
+        assert anchors == published[page_id], page_id
+        api = json.loads((out / "api" / "subjects" / f"{page_id}.json").read_text(encoding="utf-8"))
+        assert {r["record_id"] for records in api["records"].values() for r in records} == published[page_id]
+        assert api["id"] == page_id and api["page"] == f"subjects/{page_id}/"
+
+
+def test_withheld_records_appear_on_no_page(demo):
+    out, result = demo
+    withheld = set()
+    for decisions in result.decisions.values():
+        table = decisions.table.filter(decisions.table["_published"].to_numpy(zero_copy_only=False) == False)  # noqa: E712
+        if table.num_rows:
+            withheld.update(record_id(decisions.dataset, {n: table[n].combine_chunks() for n in decisions.dataset.field_names}))
+    assert len(withheld) > 100
+    pattern = re.compile(r"[0-9a-f]{20}")
+    for folder in ("subjects", "datasets", "authorities", "regions", "months", "api"):
+        for path in (out / folder).rglob("*"):
+            if path.is_file():
+                assert not set(pattern.findall(path.read_text(encoding="utf-8"))) & withheld, path
+
+
+def test_natural_persons_get_no_page_and_are_listed_masked(folder, tmp_path):
+    folder.write("penalties", "a.csv", [row("penalties"), row("penalties", decision_doc_no="南市监罚〔2024〕9号", **PERSON)])
+    out = tmp_path / "site"
+    build(folder.root, out, AS_OF)
+    assert [p.name for p in (out / "subjects").iterdir()] == [row("penalties")["subject_uscc"]]
+    listing = soup(out / "datasets" / "penalties" / "index.html")
+    cells = [td.get_text() for td in listing.select("td[data-label=主体]")]
+    assert "李某某（自然人）" in cells
+    assert not [a for a in listing.select("a[href]") if "李某某" in a.get_text()]
+    assert PERSON["subject_id_no"] not in "".join(p.read_text(encoding="utf-8") for p in out.rglob("*.html"))
+
+
+def test_subject_page_shows_status_region_and_display_end(folder, tmp_path):
+    name = '鑫源<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+    folder.write("penalties", "a.csv", [row("penalties", subject_name=name)])
+    folder.write("blacklist", "b.csv", [row("blacklist", subject_name=name, objection_status="异议处理中")])
+    out = tmp_path / "site"
+    build(folder.root, out, AS_OF)
+    uscc = row("penalties")["subject_uscc"]
+    page = soup(out / "subjects" / uscc / "index.html")
+    assert page.h1.get_text() == name
+    assert not page.select("article script, article img")
+    assert [li.get_text() for li in page.select(".gs-badges li")] == ["严重失信主体名单：在列", "有正在公示的行政处罚", "有记录异议处理中"]
+    facts = dict(zip((dt.get_text() for dt in page.select(".gs-facts dt")), (dd.get_text() for dd in page.select(".gs-facts dd")),
+                     strict=True))
+    assert facts["统一社会信用代码"] == uscc
+    assert facts["登记地"] == "广西壮族自治区南宁市"
+    penalty = page.select_one("#penalties").find_parent("section")
+    fields = {dt.get_text(): dd.get_text() for dt, dd in zip(penalty.select("dt"), penalty.select("dd"), strict=True)}
+    assert fields["决定书文号"] == "南市监罚〔2024〕1号"
+    assert fields["公示截止"] == "2027-03-04"  # decided 2024-03-05 under Order 58: at most 3 years, the last day shown
+    authority = penalty.select_one("dd a")
+    assert authority["href"] == f"../../authorities/{row('penalties')['authority_uscc']}/"
+
+
+def test_generated_pages_share_the_theme_and_forbid_inline_scripts(demo):
+    out, _ = demo
+    about = soup(out / "about" / "index.html")
+    subject = soup(next((out / "subjects").iterdir()) / "index.html")
+    listing = soup(out / "datasets" / "penalties" / "index.html")
+    def site_nav(page: BeautifulSoup) -> list[str]:  # without the about page's own table of contents
+        return [a.get_text(strip=True) for a in page.select("nav.md-nav--primary a.md-nav__link")
+                if not a.find_parent("nav", class_="md-nav--secondary")]
+
+    nav = site_nav(about)
+    assert "数据下载" in nav
+    for page in (subject, listing):
+        assert site_nav(page) == nav
+        assert page.select_one("header.md-header") and page.select_one("footer.md-footer")
+        assert page.select_one('link[rel=stylesheet][href$="gongshi.css"]')
+        csp = page.select_one('meta[http-equiv="Content-Security-Policy"]')["content"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+        for script in page.find_all("script"):
+            assert script.get("src") or script.get("type") == "application/json", script
+        assert page.select_one("link[rel=canonical]")["href"].startswith("http")
+        assert "GONGSHI" not in str(page)
+
+
+def test_subject_pages_are_small(demo):
+    out, _ = demo
+    sizes = sorted(p.stat().st_size for p in (out / "subjects").glob("*/index.html"))
+    assert sizes[len(sizes) // 2] < 15 * 1024
+
+
+def test_listings_are_newest_first_and_paginated(demo, published):
+    out, _ = demo
+    total = sum(pq.read_metadata(out / "data" / "latest" / "penalties.parquet").num_rows for _ in [0])
+    pages = -(-total // 50)
+    assert total > 50
+    dates: list[str] = []
+    path = out / "datasets" / "penalties" / "index.html"
+    for number in range(1, pages + 1):
+        page = soup(path)
+        rows = page.select("table.gs-table tbody tr")
+        assert len(rows) == (50 if number < pages else total - 50 * (pages - 1))
+        dates += [r.select_one("td").get_text() for r in rows]
+        nxt = page.select_one("nav.gs-pages a[rel=next]")
+        if number < pages:
+            path = (path.parent / nxt["href"] / "index.html").resolve()
+        else:
+            assert nxt is None
+    assert dates == sorted(dates, reverse=True) and len(dates) == total
+    for index in ("authorities", "regions", "months"):
+        table = soup(out / index / "index.html").select_one("table.gs-table")
+        assert table.caption and table.select("th[scope=col]")
+
+
+def test_every_internal_link_and_anchor_resolves(demo):
+    out, _ = demo
+    ids: dict[Path, set[str]] = {}
+
+    def anchors(target: Path) -> set[str]:
+        if target not in ids:
+            ids[target] = {t["id"] for t in soup(target).select("[id]")}
+        return ids[target]
+
+    checked = 0
+    for html in out.rglob("*.html"):
+        text = html.read_text(encoding="utf-8")
+        for href in re.findall(r'(?:href|src)="([^"]*)"', text):
+            if href.startswith(("http:", "https:", "mailto:", "data:")) or not href:
+                continue
+            url, fragment = urldefrag(href)
+            # the 404 page links from the site's root (site_url's path is "/")
+            target = out / unquote(url).lstrip("/") if url.startswith("/") else (html.parent / unquote(url)).resolve()
+            target = target if url else html
+            if target.is_dir():
+                target = target / "index.html"
+            assert target.is_file(), (html.relative_to(out), href)
+            if fragment.startswith("r-"):
+                assert fragment in anchors(target), (html.relative_to(out), href)
+            checked += 1
+    assert checked > 10_000
+
+
+def test_sitemap_index_and_robots(demo):
+    out, _ = demo
+    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    index = ET.parse(out / "sitemap.xml").getroot()
+    assert index.tag == "{http://www.sitemaps.org/schemas/sitemap/0.9}sitemapindex"
+    urls = []
+    for loc in index.findall("s:sitemap/s:loc", ns):
+        sitemap = ET.parse(out / loc.text.split("/", 3)[3]).getroot()
+        entries = sitemap.findall("s:url", ns)
+        assert 0 < len(entries) <= 50_000
+        assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2}", e.findtext("s:lastmod", namespaces=ns)) for e in entries)
+        urls += [e.findtext("s:loc", namespaces=ns) for e in entries]
+    subjects = [u for u in urls if "/subjects/" in u]
+    assert len(subjects) == len(list((out / "subjects").iterdir()))
+    assert len(urls) == len(set(urls))
+    for url in urls[:: max(1, len(urls) // 200)]:
+        path = out / url.split("/", 3)[3]
+        assert (path / "index.html").is_file(), url
+    assert "Sitemap: http" in (out / "robots.txt").read_text(encoding="utf-8")
+
+
+def test_sitemaps_split_at_the_protocol_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(sitemaps, "MAX_URLS", 3)
+    assert sitemaps.write_sitemaps(tmp_path, "https://example.org", [(f"p{i}/", "2026-01-0" + str(i)) for i in range(1, 8)]) == 3
+    index = (tmp_path / "sitemap.xml").read_text(encoding="utf-8")
+    assert index.count("<sitemap>") == 3 and "<lastmod>2026-01-07</lastmod>" in index
+    assert (tmp_path / "sitemaps" / "3.xml").read_text(encoding="utf-8").count("<url>") == 1
+
+
+def test_home_and_statistics(demo):
+    out, _ = demo
+    home = soup(out / "index.html")
+    assert len(home.select("table.gs-table tbody tr")) == 10
+    assert home.select_one('form[role=search] input[name=q]')
+    stats = soup(out / "statistics" / "index.html")
+    charts = stats.select("figure.gs-chart svg")
+    assert len(charts) == 3 and all(svg.title for svg in charts)
+    assert len(charts[0].select("rect")) > 20
