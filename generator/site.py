@@ -29,6 +29,7 @@ from .outputs.disclosures import Disclosures, gather
 from .outputs.listings import KINDS, ListingsResult, write_listings
 from .outputs.opendata import FORMATS, OpenData, build_open_data, catalog, published_table, schema_org
 from .outputs.render import Writer, environment
+from .outputs.search import search_tables, write_search_index
 from .outputs.shell import SHELL_PAGE, Shell, source_page
 from .outputs.sitemaps import write_sitemaps
 from .outputs.statistics import home_context, statistics_context
@@ -129,6 +130,8 @@ def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures,
     phases.done("subject pages")
     listings = write_listings(disclosures, writer, env, region_name)
     phases.done("listings")
+    write_search_index(staged / "searchindex", *search_tables(disclosures))
+    phases.done("search index")
     return GeneratedPages(subjects, listings)
 
 

@@ -13,6 +13,7 @@ import shutil
 import threading
 import urllib.request
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
@@ -25,7 +26,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 REQUIRED = os.environ.get("CI") == "true"
 pytestmark = pytest.mark.skipif(CHROMIUM is None and not REQUIRED, reason="chromium is not installed (CI installs it)")
 PAGES = ["", "guide/disclosure/", "data/downloads/", "data/dictionary/", "data/quality/", "guide/submit/", "guide/rules/",
-         "about/", "about/performance/"]
+         "about/", "about/performance/", "guide/repair/", "statistics/", "datasets/penalties/", "datasets/licensing/2/",
+         "authorities/", "regions/", "months/", "search/"]
+ARTIFACTS = Path(os.environ.get("GONGSHI_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts")) / "screenshots"
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
@@ -48,7 +51,9 @@ def served(tmp_path_factory):
     handler.log_message = lambda *args: None
     server = QuietServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    served_dirs[url] = str(out)
+    yield url
     server.shutdown()
     server.server_close()
 
@@ -73,20 +78,40 @@ def browser():
         instance.close()
 
 
+def subject_with_penalty(served: str) -> tuple[str, dict]:
+    """A company with a displayed penalty, from the site's own data package."""
+    import pyarrow.parquet as pq
+
+    from generator.site import ROOT  # noqa: F401  (the served site is the demo)
+
+    site = Path(served_dirs[served])
+    table = pq.read_table(site / "data" / "latest" / "penalties.parquet").to_pylist()
+    for record in table:
+        if record["subject_uscc"] and not record["subject_uscc"].startswith("0") and record["subject_category"] != "自然人":
+            return record["subject_uscc"], record
+    raise AssertionError("no company penalty in the demo")
+
+
+served_dirs: dict[str, str] = {}
+
+
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
 def test_pages_load_without_errors(served, browser, viewport, tmp_path):
+    uscc, _ = subject_with_penalty(served)
     context = browser.new_context(viewport=VIEWPORTS[viewport])
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
     page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
     page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
-    for path in PAGES:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for path in [*PAGES, f"subjects/{uscc}/"]:
         response = page.goto(served + path)
         assert response is not None and response.status == 200, path
         page.wait_for_load_state("load")
         assert page.locator("h1").first.is_visible(), path
-        page.screenshot(path=str(tmp_path / f"{viewport}-{path.strip('/').replace('/', '-') or 'home'}.png"))
+        name = "subject" if path.startswith("subjects/") else path.strip("/").replace("/", "-") or "home"
+        page.screenshot(path=str(ARTIFACTS / f"{viewport}-{name}.png"))
     context.close()
     assert errors == []
 
@@ -105,3 +130,33 @@ def test_internal_links_resolve(served):
             with urllib.request.urlopen(url.split("#")[0]) as response:
                 assert response.status == 200, (path, href)
     assert len(checked) > 30
+
+
+@pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
+def test_search_opens_the_right_subject_page(served, browser, viewport):
+    """From the home page: a name fragment, the USCC and the document number each find the
+    company; clicking the result opens its page (at the record, for a document number)."""
+    uscc, record = subject_with_penalty(served)
+    name, doc = record["subject_name"], record["decision_doc_no"]
+    context = browser.new_context(viewport=VIEWPORTS[viewport])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+    page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+    trade = name[3:7] if len(name) > 8 else name[:4]  # a fragment from inside the name
+    for query, link in ((trade, f"subjects/{uscc}/"), (uscc, f"subjects/{uscc}/"), (uscc[:12].lower(), f"subjects/{uscc}/"),
+                        (doc, f"subjects/{uscc}/#r-{record['record_id']}")):
+        page.goto(served)
+        page.fill("#home-q", query)
+        page.press("#home-q", "Enter")
+        page.wait_for_url(served + "search/?q=*")
+        result = page.locator(f"#gongshi-search ol a[href='{served}{link}']").first
+        result.wait_for()
+        result.click()
+        page.wait_for_url(served + link)
+        assert page.locator("h1").first.inner_text() == name, query
+        if "#r-" in link:
+            assert page.locator(f"#r-{record['record_id']}").is_visible()
+    page.screenshot(path=str(ARTIFACTS / f"{viewport}-search-result-record.png"))
+    context.close()
+    assert errors == []

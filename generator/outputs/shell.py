@@ -110,8 +110,8 @@ def _compact(text: str) -> str:
 
 def _relative(text: str) -> str:
     """URLs of a page one folder deep, made relative to ``{root}``."""
-    text = re.sub(r'((?:href|src)=")\.\./', r"\1{root}", text)
-    text = re.sub(r'((?:href|src)=")\.\.(")', r"\1{root}\2", text)
+    text = re.sub(r'((?:href|src|action)=")\.\./', r"\1{root}", text)
+    text = re.sub(r'((?:href|src|action)=")\.\.(")', r"\1{root}\2", text)
     text = text.replace('"base": ".."', '"base": "{base}"')
     text = re.sub(r'("search": ")\.\./', r"\1{root}", text)
     return text

@@ -1,0 +1,583 @@
+"""The static search index: subjects by name, by code and by document number, in small JSON shards.
+
+The site has no server, so a query runs in the browser (``site_src/assets/search.js``) against
+files written here into ``<site>/searchindex/``. With a million subjects the browser fetches only
+the few shards a query needs: the first query transfers well under 300 KB (uncompressed).
+
+Normalisation (:func:`normalise`, the same in search.js): full-width ASCII becomes half-width;
+every bracket kind 〔〕【】〖〗﹝﹞﹙﹚［］（）[]() becomes ``(`` or ``)``; whitespace, control and
+zero-width characters are removed; ASCII letters become upper case. Names, codes, document numbers
+and queries are all compared in this form; the files keep the original text for display.
+
+Hash: FNV-1a, 32 bits, over the UTF-8 bytes of the (normalised) gram: :func:`fnv1a32`.
+
+Files (all JSON, UTF-8, no whitespace; the same input gives the same bytes)::
+
+    meta.json            {"format": 1, "names": {"shards", "cap", "inline", "entries", "grams"},
+                          "codes": {"shards", "block", "top", "entries"},
+                          "docs": {"shards", "block", "top", "entries", "datasets"}}
+    n/<s>.json           name directory shard s: {gram: [count, [entry, ...]] or [count, k]}
+    n/<s>-<k>.json       pack k of shard s: {gram: [entry, ...], ...} for grams of more than inline entries
+    c/<i>.json, c/b<k>.json   codes: sorted shard i; block k of shard boundaries
+    d/<i>.json, d/b<k>.json   document numbers: the same
+
+Names. Every distinct character (unigram) and every distinct pair of adjacent characters
+(bigram) of a subject's normalised name is a gram. A gram lives in directory shard
+``fnv1a32(gram) % names.shards`` (a power of two, chosen so shards average about
+``DIRECTORY_SHARD_BYTES``). Its value starts with its count, the true number of subjects whose
+name contains it; then comes its list when ``count <= inline``, else the number ``k`` of the pack
+file holding the list (long lists of one shard are packed in key order into files of up to
+``PACK_BYTES``). Lists hold at most ``cap`` entries ``[page_id, name]``, in the global subject
+order: shortest normalised name first, then the name, then the page id. A list with
+``count > cap`` is truncated, and says so by its count.
+
+A query of one character looks up that unigram; a longer query looks up its bigrams: first a
+few (the first, the last and evenly spaced ones between), more only while every list found is
+truncated. A missing gram means no name matches. The client keeps the entries of the shortest
+list whose normalised name contains the whole normalised query: exact results when that list is
+complete, the first matches otherwise (and it says so).
+
+Codes and document numbers. Entries sorted by their normalised key are cut into shards of about
+``SORTED_SHARD_BYTES``; ``top[k]`` is the first key of block k, and ``b<k>.json`` lists the
+first keys of the ``block`` shards of block k (shard ``k * block + j``). A prefix ``p`` is looked
+up in the last block whose first key is ``< p``, then in the last shard there whose first key is
+``< p`` (or shard 0), scanning on to the next shards while keys still start with ``p``. Keys and
+comparisons are by Unicode code point.
+
+    code entry   [code, name] when page_id == code, else [code, name, page_id]
+    doc entry    [doc_no, page_id, record_id, dataset, name]; dataset indexes docs.datasets;
+                 the key is normalise(doc_no)
+
+Links: ``<site root>/subjects/<page_id>/`` and, for documents, ``…/#r-<record_id>``. Page ids are
+``[0-9A-Z]`` only (rows with anything else are left out), so no value becomes a path.
+
+Written with NumPy and Arrow kernels over all rows at once: names become one array of code
+points, grams are 64-bit keys sorted with the subject's rank, and shard text is joined by
+Arrow's string kernels; Python loops run per file, not per entry.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    from .disclosures import Disclosures
+
+FORMAT = 1
+NAME_CAP = 1000  # entries kept per gram list (the true count is stored beside)
+INLINE = 16  # lists of at most this many entries live inside their directory shard
+DIRECTORY_SHARD_BYTES = 8 * 1024  # average name directory shard: the shard count is a power of two near this
+PACK_BYTES = 64 * 1024  # long lists of a directory shard are packed into files of up to this size
+SORTED_SHARD_BYTES = 32 * 1024  # code and document shards are cut at about this size
+BLOCK = 64  # sorted shards per boundary block
+PERSON = "自然人"
+DOCUMENT_FIELDS = {"licensing": "decision_doc_no", "penalties": "decision_doc_no", "redlist": "listing_basis",
+                   "blacklist": "listing_basis"}
+PAGE_ID = r"^[0-9A-Z]{1,40}$"
+RECORD_ID = r"^[0-9A-Za-z_-]{1,64}$"
+
+FNV_OFFSET = 0x811C9DC5
+FNV_PRIME = 0x01000193
+_CP_BITS = 21  # a code point fits in 21 bits; a bigram key (first << 21 | second) in 42
+
+OPENING = "〔【〖﹝﹙［（[("
+CLOSING = "〕】〗﹞﹚］）])"
+REMOVED = ([*range(0x00, 0x21), 0x7F, *range(0x80, 0xA1), 0x1680, *range(0x2000, 0x200C), 0x2028, 0x2029, 0x202F,
+            0x205F, 0x3000, 0xFEFF])
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisation and hashing (search.js implements the same)
+
+
+@functools.cache
+def _mapping() -> dict[int, int | None]:
+    """Code point -> replacement code point (None: removed), for every code point that changes."""
+    table: dict[int, int | None] = {}
+    for cp in range(0xFF01, 0xFF5F):  # full-width ASCII
+        table[cp] = cp - 0xFEE0
+    for cp in range(ord("a"), ord("z") + 1):
+        table[cp] = cp - 32
+    for cp in range(ord("ａ"), ord("ｚ") + 1):
+        table[cp] = cp - 0xFEE0 - 32
+    for char in OPENING:
+        table[ord(char)] = ord("(")
+    for char in CLOSING:
+        table[ord(char)] = ord(")")
+    for cp in REMOVED:
+        table[cp] = None
+    return {cp: new for cp, new in table.items() if new != cp}
+
+
+@functools.cache
+def _code_point_table() -> np.ndarray:
+    """The mapping as an array over all code points; 0 means removed."""
+    table = np.arange(0x110000, dtype=np.uint32)
+    for cp, new in _mapping().items():
+        table[cp] = 0 if new is None else new
+    return table
+
+
+def normalise(text: str) -> str:
+    """The form names, codes, document numbers and queries are compared in."""
+    return text.translate(_mapping())
+
+
+def fnv1a32(text: str) -> int:
+    """FNV-1a (32 bits) over the UTF-8 bytes of ``text``."""
+    h = FNV_OFFSET
+    for byte in text.encode("utf-8"):
+        h = ((h ^ byte) * FNV_PRIME) & 0xFFFFFFFF
+    return h
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+
+
+def write_search_index(folder: Path, subjects: pa.Table, documents: pa.Table) -> dict:
+    """Write the index for ``subjects`` (``page_id``, ``name``, ``code``, ``category``) and
+    ``documents`` (``doc_no``, ``page_id``, ``record_id``, ``dataset``) into ``folder``, replacing
+    an earlier index there. Returns counts and sizes."""
+    folder = Path(folder)
+    _clear(folder)
+    subjects = _clean_subjects(subjects)
+    writer = _Writer(folder)
+    names = _write_names(writer, subjects)
+    codes = _write_sorted(writer, "c", "codes", *_code_entries(subjects))
+    docs_entries, datasets = _doc_entries(documents, subjects)
+    docs = _write_sorted(writer, "d", "docs", *docs_entries)
+    docs["datasets"] = datasets
+    meta = {"format": FORMAT, "names": names, "codes": codes, "docs": docs}
+    writer.write("meta.json", json.dumps(meta, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode(), "meta")
+    return writer.stats(names, codes, docs)
+
+
+def search_tables(disclosures: Disclosures) -> tuple[pa.Table, pa.Table]:
+    """The subjects and documents :func:`write_search_index` takes, from the published records
+    (``outputs.disclosures.Disclosures``: per dataset, a table with ``page_id``). Documents are
+    the decisions' numbers (许可、处罚决定书文号) and the lists' listing bases (列入文号)."""
+    subjects, documents = [], []
+    for name, records in disclosures.by_dataset.items():
+        t = records.table
+        page_id = _text(t["page_id"])
+        code = pc.if_else(pc.starts_with(page_id, "ZC"), _text(t["subject_business_reg_no"]), _text(t["subject_uscc"]))
+        subjects.append(pa.table({"page_id": page_id, "name": _text(t["subject_name"]), "code": code,
+                                  "category": _text(t["subject_category"])}))
+        field = DOCUMENT_FIELDS.get(name)
+        if field in t.column_names:
+            title = pa.array([records.dataset.title] * t.num_rows, pa.large_string())
+            documents.append(pa.table({"doc_no": _text(t[field]), "page_id": page_id, "record_id": _text(t["record_id"]),
+                                       "dataset": title}))
+    empty = pa.array([], pa.large_string())
+    return (pa.concat_tables(subjects) if subjects else pa.table(dict.fromkeys(("page_id", "name", "code", "category"), empty)),
+            pa.concat_tables(documents) if documents else pa.table(dict.fromkeys(("doc_no", "page_id", "record_id", "dataset"),
+                                                                                  empty)))
+
+
+def _clear(folder: Path) -> None:
+    """Start from an empty folder; an earlier index (it has meta.json) is removed first."""
+    if folder.exists():
+        if (folder / "meta.json").is_file():
+            shutil.rmtree(folder)
+        elif any(folder.iterdir()):
+            raise ValueError(f"{folder} 不是空文件夹，也不是搜索索引：不覆盖。")
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+class _Writer:
+    """Writes files and keeps count. Creating a file costs more than writing its few kilobytes, so
+    files are made with os.open (a third of open()'s cost) by a few threads (system calls release
+    the GIL), each writing its share of them."""
+
+    THREADS = 4
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.files = 0
+        self.bytes = 0
+        self.largest: dict[str, int] = {}
+        self.made: set[str] = set()
+
+    def write(self, path: str, data: bytes, kind: str) -> None:
+        self._folders([path])
+        self._count(kind, [_write_file(str(self.root / path), data)])
+
+    def write_many(self, paths: list[str], contents: pa.Array, kind: str) -> None:
+        """One file per string of ``contents`` (a large_string array), without copying each to Python."""
+        offsets, data = _buffers(_array(contents))
+        view = memoryview(data)
+        bounds = offsets.tolist()
+        self._folders(paths)
+        root = str(self.root)
+        jobs = [(f"{root}/{path}", view[bounds[i]:bounds[i + 1]]) for i, path in enumerate(paths)]
+        runs = [jobs[i::self.THREADS] for i in range(self.THREADS)]
+        with ThreadPoolExecutor(self.THREADS) as pool:
+            sizes = [size for run in pool.map(lambda run: [_write_file(*job) for job in run], runs) for size in run]
+        self._count(kind, sizes)
+
+    def _folders(self, paths: list[str]) -> None:
+        for parent in sorted({p.rpartition("/")[0] for p in paths} - self.made - {""}):
+            (self.root / parent).mkdir(parents=True, exist_ok=True)
+            self.made.add(parent)
+
+    def _count(self, kind: str, sizes: list[int]) -> None:
+        self.files += len(sizes)
+        self.bytes += sum(sizes)
+        self.largest[kind] = max(self.largest.get(kind, 0), *sizes, 0)
+
+    def stats(self, names: dict, codes: dict, docs: dict) -> dict:
+        shards = {k: v for k, v in self.largest.items() if k != "meta"}
+        return {
+            "files": self.files, "bytes": self.bytes, "largest_shard_bytes": max(shards.values(), default=0),
+            "largest": dict(sorted(shards.items())),
+            "entries": {"subjects": names["entries"], "grams": names["grams"], "codes": codes["entries"],
+                        "documents": docs["entries"]},
+            "shards": {"names": names["shards"], "codes": codes["shards"], "docs": docs["shards"]},
+        }
+
+
+def _write_file(path: str, data: bytes | memoryview) -> int:
+    view = memoryview(data)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    return memoryview(data).nbytes
+
+
+# --------------------------------------------------------------------------------------------
+# Subjects
+
+
+def _clean_subjects(subjects: pa.Table) -> pa.Table:
+    """Subjects with a usable page id, no natural persons, one row per (page id, name)."""
+    columns = {name: _text(subjects[name]) for name in ("page_id", "name", "code", "category")}
+    table = pa.table(columns)
+    keep = pc.and_(pc.match_substring_regex(table["page_id"], PAGE_ID), pc.not_equal(table["category"], PERSON))
+    table = table.filter(keep)
+    table = table.take(pc.sort_indices(table, [("page_id", "ascending"), ("name", "ascending"), ("code", "ascending"),
+                                               ("category", "ascending")]))
+    return _drop_repeats(table, ["page_id", "name"])
+
+
+def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return pc.fill_null(pc.cast(column, pa.large_string()), "")
+
+
+def _drop_repeats(table: pa.Table, keys: list[str]) -> pa.Table:
+    """Rows of a table sorted by ``keys`` whose keys differ from the previous row's."""
+    if table.num_rows < 2:
+        return table
+    differs = np.zeros(table.num_rows, dtype=bool)
+    differs[0] = True
+    for key in keys:
+        column = table[key].combine_chunks()
+        differs[1:] |= pc.not_equal(column[1:], column[:-1]).to_numpy(zero_copy_only=False)
+    return table.filter(pa.array(differs))
+
+
+# --------------------------------------------------------------------------------------------
+# Names
+
+
+def _write_names(writer: _Writer, subjects: pa.Table) -> dict:
+    n = subjects.num_rows
+    cps, lengths = _codepoints(subjects["name"])
+    cps, lengths = _normalise_codepoints(cps, lengths)
+    normalised = _strings(cps, lengths)
+    rank_order = pc.sort_indices(pa.table({"l": pa.array(lengths), "n": normalised, "p": subjects["page_id"]}),
+                                 [("l", "ascending"), ("n", "ascending"), ("p", "ascending")]).to_numpy()
+    rank = np.empty(n, dtype=np.int64)
+    rank[rank_order] = np.arange(n)
+    ranked = subjects.select(["page_id", "name"]).take(pa.array(rank_order))
+    fragments = _array(pc.binary_join_element_wise(_s('["'), ranked["page_id"], _s('",'), _json_strings(ranked["name"]),
+                                                   _s("]"), _s("")))
+    fragment_bytes = np.diff(_buffers(fragments)[0])
+
+    keys, ranks = _postings(cps, lengths, rank)
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) if len(keys) else np.zeros(0, np.int64)
+    counts = np.diff(np.append(starts, len(keys)))
+    grams = keys[starts] if len(keys) else np.zeros(0, np.uint64)
+    del keys
+    # the first NAME_CAP postings of each gram, without an index over all postings
+    kept_counts = np.minimum(counts, NAME_CAP)
+    kept_group = np.repeat(np.arange(len(starts)), kept_counts)
+    kept_starts = np.cumsum(kept_counts) - kept_counts
+    kept_ranks = ranks[np.arange(len(kept_group)) + (starts - kept_starts)[kept_group]]
+    del ranks
+
+    first = (grams >> np.uint64(_CP_BITS)).astype(np.uint32)
+    second = (grams & np.uint64((1 << _CP_BITS) - 1)).astype(np.uint32)
+    pairs = np.stack([first, second], axis=1).ravel()
+    gram_text = _strings(pairs[pairs > 0], 1 + (second > 0).astype(np.int64))
+    gram_json = pc.binary_join_element_wise(_s('"'), _escape(gram_text), _s('"'), _s(""))
+    inline = counts <= INLINE
+
+    # sizes first: they decide the number of directory shards and the packs
+    list_bytes = np.bincount(kept_group, weights=fragment_bytes[kept_ranks] + 1, minlength=len(grams)).astype(np.int64) + 1
+    member_bytes = np.diff(_buffers(gram_json)[0]) + 1 + list_bytes
+    directory_bytes = member_bytes + 12
+    shards = _power_of_two(float(np.where(inline, directory_bytes, directory_bytes - list_bytes).sum()) / DIRECTORY_SHARD_BYTES)
+    shard = (_fnv1a32_many(gram_text) % np.uint32(shards)).astype(np.int64)
+    order = np.lexsort((grams, shard))  # grams by (shard, key)
+    external = order[~inline[order]]
+    pack = np.full(len(grams), -1, dtype=np.int64)
+    pack[external] = _packs(shard[external], member_bytes[external])
+
+    # per gram: its list [e,e,...]; its directory value [count] + (list or pack number)
+    pieces = fragments.take(pa.array(kept_ranks))
+    offsets = np.concatenate([[0], np.cumsum(kept_counts)]).astype(np.int64)
+    joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), pieces), _s(","))
+    lists = pc.binary_join_element_wise(_s("["), joined, _s("]"), _s(""))
+    count_text = pc.cast(pa.array(counts), pa.large_string())
+    where = pc.if_else(pa.array(inline), lists, pc.cast(pa.array(pack), pa.large_string()))
+    entries = pc.binary_join_element_wise(gram_json, _s(":["), count_text, _s(","), where, _s("]"), _s(""))
+
+    per_shard = np.bincount(shard, minlength=shards)
+    shard_offsets = np.concatenate([[0], np.cumsum(per_shard)]).astype(np.int64)
+    body = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(shard_offsets), entries.take(pa.array(order))), _s(","))
+    writer.write_many([f"n/{s}.json" for s in range(shards)], pc.binary_join_element_wise(_s("{"), body, _s("}"), _s("")),
+                      "names")
+
+    # packs of long lists: {gram: [e,e,...], ...}
+    members = pc.binary_join_element_wise(gram_json, _s(":"), lists, _s("")).take(pa.array(external))
+    key = shard[external] * (len(grams) + 1) + pack[external]
+    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else np.zeros(0, np.int64)
+    pack_offsets = np.append(starts, len(key)).astype(np.int64)
+    body = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(pack_offsets), members), _s(","))
+    paths = [f"n/{s}-{k}.json" for s, k in zip(shard[external][starts].tolist(), pack[external][starts].tolist(), strict=True)]
+    writer.write_many(paths, pc.binary_join_element_wise(_s("{"), body, _s("}"), _s("")), "name_packs")
+    return {"shards": shards, "cap": NAME_CAP, "inline": INLINE, "entries": n, "grams": len(grams)}
+
+
+def _packs(shards: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Pack numbers for long lists in (shard, key) order: consecutive lists of a shard share a
+    file while it stays within PACK_BYTES (a list larger than that has a file of its own)."""
+    out = np.empty(len(shards), dtype=np.int64)
+    current, k, filled = -1, 0, 0
+    for i, (s, size) in enumerate(zip(shards.tolist(), sizes.tolist(), strict=True)):
+        if s != current:
+            current, k, filled = s, 0, 0
+        elif filled + size > PACK_BYTES:
+            k, filled = k + 1, 0
+        out[i] = k
+        filled += size
+    return out
+
+
+def _postings(cps: np.ndarray, lengths: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (gram key, subject rank) once, grouped by key (unigrams, then bigrams), ranks ascending
+    within a key. A unigram's key is ``cp << 21``, a bigram's ``first << 21 | second``."""
+    if len(cps) == 0:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    char_rank = np.repeat(rank.astype(np.uint64), lengths)  # per character, its subject's rank
+    c = cps.astype(np.uint64)
+    pair = char_rank[1:] == char_rank[:-1]  # two characters of one name (ranks are unique)
+    parts = [(c << np.uint64(_CP_BITS), char_rank),
+             ((c[:-1][pair] << np.uint64(_CP_BITS)) | c[1:][pair], char_rank[:-1][pair])]
+    del c, char_rank
+    bits = max(1, int(len(lengths) - 1).bit_length())
+    with ThreadPoolExecutor(2) as pool:  # NumPy sorts without the GIL: unigrams and bigrams side by side
+        done = list(pool.map(lambda part: _sorted_unique(*part, bits), parts))
+    return np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
+
+
+def _sorted_unique(keys: np.ndarray, ranks: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(key, rank) pairs sorted and without repeats."""
+    if 2 * _CP_BITS + bits <= 64:
+        composite = (keys << np.uint64(bits)) | ranks.astype(np.uint64)
+        composite.sort()
+        new = np.empty(len(composite), dtype=bool)
+        new[:1] = True
+        np.not_equal(composite[1:], composite[:-1], out=new[1:])
+        composite = composite[new]
+        return composite >> np.uint64(bits), (composite & np.uint64((1 << bits) - 1)).astype(np.int64)
+    order = np.lexsort((ranks, keys))  # more than 4 million subjects: keys and ranks sorted apart
+    keys, ranks = keys[order], ranks[order]
+    new = np.concatenate([[True], (keys[1:] != keys[:-1]) | (ranks[1:] != ranks[:-1])])
+    return keys[new], ranks[new]
+
+
+def _power_of_two(x: float) -> int:
+    n = 1
+    while n < x:
+        n *= 2
+    return n
+
+
+# --------------------------------------------------------------------------------------------
+# Codes and document numbers: sorted shards
+
+
+def _code_entries(subjects: pa.Table) -> tuple[pa.Array, pa.Array]:
+    """(keys, entry texts) sorted by key: one entry per (code, page id)."""
+    cps, lengths = _codepoints(subjects["code"])
+    key = _strings(*_normalise_codepoints(cps, lengths))
+    table = pa.table({"k": key, "p": subjects["page_id"], "n": subjects["name"]})
+    table = table.filter(pc.greater(pc.utf8_length(table["k"]), 0))
+    table = table.take(pc.sort_indices(table, [("k", "ascending"), ("p", "ascending"), ("n", "ascending")]))
+    table = _drop_repeats(table, ["k", "p"])
+    k, p, name = (table[c].combine_chunks() for c in ("k", "p", "n"))
+    same = pc.equal(k, p)
+    key, name = _json_strings(k), _json_strings(name)
+    short = pc.binary_join_element_wise(_s("["), key, _s(","), name, _s("]"), _s(""))
+    long = pc.binary_join_element_wise(_s("["), key, _s(","), name, _s(',"'), p, _s('"]'), _s(""))
+    return k, _array(pc.if_else(same, short, long))
+
+
+def _doc_entries(documents: pa.Table, subjects: pa.Table) -> tuple[tuple[pa.Array, pa.Array], list[str]]:
+    columns = {name: _text(documents[name]) for name in ("doc_no", "page_id", "record_id", "dataset")}
+    table = pa.table(columns)
+    table = table.filter(pc.and_(pc.match_substring_regex(table["page_id"], PAGE_ID),
+                                 pc.match_substring_regex(table["record_id"], RECORD_ID)))
+    cps, lengths = _codepoints(table["doc_no"])
+    table = table.append_column("k", _strings(*_normalise_codepoints(cps, lengths)))
+    table = table.filter(pc.greater(pc.utf8_length(table["k"]), 0))
+    datasets = sorted(pc.unique(table["dataset"]).to_pylist())
+    dataset = pc.cast(pc.index_in(table["dataset"], value_set=pa.array(datasets, pa.large_string())), pa.int64())
+    table = table.drop_columns(["dataset"]).append_column("s", dataset)
+    table = table.take(pc.sort_indices(table, [("k", "ascending"), ("s", "ascending"), ("page_id", "ascending"),
+                                               ("record_id", "ascending"), ("doc_no", "ascending")]))
+    table = _drop_repeats(table, ["k", "s", "page_id", "record_id"])
+    # the subject's name: the first row of its page id (subjects are sorted by page id, then name)
+    first_rows = _drop_repeats(subjects.select(["page_id", "name"]), ["page_id"])
+    where = pc.index_in(table["page_id"], value_set=first_rows["page_id"].combine_chunks())
+    table = table.append_column("n", pc.fill_null(pc.take(first_rows["name"].combine_chunks(), where), ""))
+    t = {c: table[c].combine_chunks() for c in table.column_names}
+    entries = pc.binary_join_element_wise(
+        _s("["), _json_strings(t["doc_no"]), _s(',"'), t["page_id"], _s('","'), t["record_id"], _s('",'),
+        pc.cast(t["s"], pa.large_string()), _s(","), _json_strings(t["n"]), _s("]"), _s(""))
+    return (t["k"], _array(entries)), datasets
+
+
+def _write_sorted(writer: _Writer, folder: str, kind: str, keys: pa.Array, entries: pa.Array) -> dict:
+    """Cut sorted entries into shards of about SORTED_SHARD_BYTES; boundaries in blocks."""
+    n = len(entries)
+    if n == 0:
+        return {"shards": 0, "block": BLOCK, "top": [], "entries": 0}
+    sizes = np.diff(_buffers(entries)[0]) + 1
+    before = np.cumsum(sizes) - sizes
+    _, shard = np.unique(before // SORTED_SHARD_BYTES, return_inverse=True)
+    per_shard = np.bincount(shard)
+    offsets = np.concatenate([[0], np.cumsum(per_shard)]).astype(np.int64)
+    body = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), entries), _s(","))
+    shards = len(per_shard)
+    writer.write_many([f"{folder}/{i}.json" for i in range(shards)],
+                      pc.binary_join_element_wise(_s("["), body, _s("]"), _s("")), kind)
+    first_keys = keys.take(pa.array(offsets[:-1])).to_pylist()
+    for k in range(0, shards, BLOCK):
+        block = json.dumps(first_keys[k:k + BLOCK], ensure_ascii=False, separators=(",", ":"))
+        writer.write(f"{folder}/b{k // BLOCK}.json", block.encode(), f"{kind}_blocks")
+    return {"shards": shards, "block": BLOCK, "top": first_keys[::BLOCK], "entries": n}
+
+
+# --------------------------------------------------------------------------------------------
+# Vectorised text helpers
+
+
+def _array(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _s(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+def _buffers(array: pa.Array) -> tuple[np.ndarray, bytes | pa.Buffer]:
+    """Byte offsets (relative to the first string) and data buffer of a large_string array."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset:array.offset + len(array) + 1]
+    data = array.buffers()[2]
+    if data is None:
+        return np.zeros(len(array) + 1, np.int64), b""
+    if offsets[0]:
+        data = data[int(offsets[0]):]
+        offsets = offsets - offsets[0]
+    return offsets, data
+
+
+def _codepoints(strings: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """All strings' code points (uint32, concatenated) and each string's length in code points."""
+    strings = _text(strings)
+    offsets, data = _buffers(strings)
+    text = bytes(memoryview(data)[:int(offsets[-1])]).decode("utf-8")
+    cps = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    lengths = pc.utf8_length(strings).to_numpy(zero_copy_only=False).astype(np.int64)
+    return cps, lengths
+
+
+def _normalise_codepoints(cps: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mapped = _code_point_table()[cps]
+    keep = mapped != 0
+    if keep.all():
+        return mapped, lengths
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    return mapped[keep], np.bincount(owner[keep], minlength=len(lengths)).astype(np.int64)
+
+
+def _strings(cps: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """The large_string array of consecutive runs of ``cps`` of the given lengths."""
+    width = 1 + (cps >= 0x80).astype(np.int64) + (cps >= 0x800) + (cps >= 0x10000)
+    byte_ends = np.concatenate([[0], np.cumsum(width)])
+    char_ends = np.concatenate([[0], np.cumsum(lengths)])
+    offsets = byte_ends[char_ends].astype(np.int64)
+    data = cps.astype("<u4").tobytes().decode("utf-32-le").encode("utf-8")
+    return pa.LargeStringArray.from_buffers(len(lengths), pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
+
+
+_QUOTING = np.isin(np.arange(256), [ord('"'), ord("\\")])  # bytes JSON escapes in text...
+_CONTROL = np.arange(256) < 0x20  # ... and the control characters
+
+
+def _has_bytes(strings: pa.Array, table: np.ndarray) -> bool:
+    """Whether any string's UTF-8 holds a byte marked in ``table`` (a scan of the data buffer: far
+    cheaper than a string kernel when the answer is no)."""
+    offsets, data = _buffers(_array(strings))
+    return bool(len(data) and table[np.frombuffer(data, dtype=np.uint8)[:int(offsets[-1])]].any())
+
+
+def _escape(strings: pa.Array) -> pa.Array:
+    """JSON string escaping of text without control characters."""
+    if not _has_bytes(strings, _QUOTING):
+        return strings
+    return pc.replace_substring(pc.replace_substring(strings, "\\", "\\\\"), '"', '\\"')
+
+
+def _json_strings(strings: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Each string as a JSON string literal, as ``json.dumps(s, ensure_ascii=False)`` writes it."""
+    strings = _text(strings)
+    quoted = pc.binary_join_element_wise(_s('"'), _escape(strings), _s('"'), _s(""))
+    if not _has_bytes(strings, _CONTROL):
+        return quoted
+    control = pc.match_substring_regex(strings, "[\\x00-\\x1f]").to_numpy(zero_copy_only=False)
+    values = quoted.to_numpy(zero_copy_only=False).astype(object)
+    for i in np.flatnonzero(control).tolist():
+        values[i] = json.dumps(strings[i].as_py(), ensure_ascii=False)
+    return pa.array(values, pa.large_string())
+
+
+def _fnv1a32_many(strings: pa.Array) -> np.ndarray:
+    """:func:`fnv1a32` of every string of a large_string array."""
+    offsets, data = _buffers(strings)
+    data = np.frombuffer(data, dtype=np.uint8) if len(data) else np.zeros(0, np.uint8)
+    lengths = np.diff(offsets)
+    h = np.full(len(lengths), FNV_OFFSET, dtype=np.uint64)
+    for k in range(int(lengths.max(initial=0))):
+        m = lengths > k
+        h[m] = ((h[m] ^ data[offsets[:-1][m] + k]) * np.uint64(FNV_PRIME)) & np.uint64(0xFFFFFFFF)
+    return h.astype(np.uint32)
