@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import multiprocessing
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -21,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .codes import id_checksum_ok, mask_one
+from .outputs.render import workers
 
 ID_NUMBER = re.compile(rb"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
 TOKEN = re.compile(rb"(?<![0-9A-Za-z])[0-9A-Za-z]{8,20}(?![0-9A-Za-z])")  # how known numbers are looked up
@@ -45,14 +47,31 @@ def scan(root: Path, known: Iterable[str] = ()) -> list[Finding]:
     never appear (legal representatives', natural persons' in clear).
 
     A site has a million small files, so files are read into batches of about ``PIECE_BYTES``
-    and each batch is searched at once; large files are searched in pieces of that size."""
-    known_set = pa.array(sorted({k.upper() for k in known if len(k) >= 8}), pa.string())
-    known_bytes = {k.encode() for k in known_set.to_pylist()}
+    and each batch is searched at once; large files are searched in pieces of that size. Large
+    sites are split into contiguous runs of files, one per core."""
+    known = {k.upper() for k in known if len(k) >= 8}
+    files = _files(root)
+    prefix = len(str(root)) + 1
+    parts = workers() if len(files) > PARALLEL_FILES else 1
+    if parts == 1:
+        return _unique(_scan_files(files, prefix, known))
+    size = -(-len(files) // parts)
+    with multiprocessing.get_context("fork").Pool(parts) as pool:
+        found = pool.starmap(_scan_files, [(files[i:i + size], prefix, known) for i in range(0, len(files), size)])
+    return _unique([f for part in found for f in part])
+
+
+PARALLEL_FILES = 20_000
+
+
+def _scan_files(files: list[str], prefix: int, known: set[str]) -> list[Finding]:
+    known_set = _lookup(known)
+    known_bytes = {k.encode() for k in known}
     findings: list[Finding] = []
     scanned: set[bytes] = set()  # data/latest/ repeats the newest release byte for byte
     batch: list[tuple[str, bytes]] = []
     size = 0
-    for path in _files(root):
+    for path in files:
         data = _text(path)
         if data is None:
             continue
@@ -60,7 +79,7 @@ def scan(root: Path, known: Iterable[str] = ()) -> list[Finding]:
         if digest in scanned:
             continue
         scanned.add(digest)
-        label = path.relative_to(root).as_posix()
+        label = path[prefix:].replace(os.sep, "/")
         if len(data) >= PIECE_BYTES:
             for piece in _pieces(data):
                 findings += _findings(label, b"\n".join(_suspect_lines(piece, known_set)[1]), known_bytes)
@@ -71,18 +90,18 @@ def scan(root: Path, known: Iterable[str] = ()) -> list[Finding]:
             findings += _batch_findings(batch, known_set, known_bytes)
             batch, size = [], 0
     findings += _batch_findings(batch, known_set, known_bytes)
-    return _unique(findings)
+    return findings
 
 
-def _files(root: Path) -> list[Path]:
+def _files(root: Path) -> list[str]:
     """Every file under ``root``, sorted; os.walk reads each folder once, without a stat per file."""
     out = []
     for folder, _dirs, files in os.walk(root):
-        out += [Path(folder, f) for f in files]
+        out += [os.path.join(folder, f) for f in files]
     return sorted(out)
 
 
-def _batch_findings(batch: list[tuple[str, bytes]], known_set: pa.Array, known_bytes: set[bytes]) -> list[Finding]:
+def _batch_findings(batch: list[tuple[str, bytes]], known_set: _Known, known_bytes: set[bytes]) -> list[Finding]:
     """Search many files at once: their lines are joined, searched, and traced back to their file."""
     if not batch:
         return []
@@ -116,13 +135,39 @@ def _pieces(data: bytes) -> Iterator[bytes]:
         start = end
 
 
-def _suspect_lines(piece: bytes, known: pa.Array) -> tuple[np.ndarray, list[bytes]]:
+ID_SHAPE = re.compile(r"[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9X]")
+LITERALS = 20_000  # more known numbers of other shapes than this: look every token up instead
+
+
+@dataclass(frozen=True)
+class _Known:
+    """How known numbers are found. Those shaped like a resident ID are on the lines the ID
+    pattern already selects; the few of other shapes (passports, permits) become one RE2
+    alternation; only when there are very many is every token of the output looked up."""
+
+    pattern: str | None = None
+    tokens: pa.Array | None = None
+
+
+def _lookup(known: Iterable[str]) -> _Known:
+    others = sorted({k.upper() for k in known if len(k) >= 8 and not ID_SHAPE.fullmatch(k.upper())})
+    if not others:
+        return _Known()
+    if len(others) > LITERALS or any(not k.isalnum() or not k.isascii() for k in others):
+        return _Known(tokens=pa.array(sorted({k.upper() for k in known if len(k) >= 8}), pa.string()))
+    return _Known(pattern="(?i)(?:^|[^0-9A-Za-z])(?:" + "|".join(others) + ")(?:$|[^0-9A-Za-z])")
+
+
+def _suspect_lines(piece: bytes, known: _Known) -> tuple[np.ndarray, list[bytes]]:
     """Lines worth a closer look (their numbers and text): with eleven digits in a row, or a
-    token that is a known ID number. Arrow's kernels (RE2, hash lookups) do this in C++, so
-    scanning stays linear."""
+    known ID number. Arrow's kernels (RE2, hash lookups) do this in C++, so scanning stays
+    linear."""
     lines = pc.split_pattern(pa.array([piece], pa.binary()), b"\n").flatten()
     suspect = pc.match_substring_regex(lines, pattern=SUSPECT)
-    if len(known):
+    if known.pattern:
+        suspect = pc.or_(suspect, pc.match_substring_regex(lines, pattern=known.pattern))
+    if known.tokens is not None:
+        known = known.tokens
         try:
             text = pc.cast(lines, pa.string())
         except pa.ArrowInvalid:  # not UTF-8 throughout: look at it as UTF-8 with replacements
@@ -143,17 +188,23 @@ def _unique(findings: list[Finding]) -> list[Finding]:
     return [f for f in findings if not (f in seen or seen.add(f))]
 
 
-def _text(path: Path) -> bytes | None:
-    if path.suffix == ".gz":
+def _text(path: str) -> bytes | None:
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix == ".gz":
         try:
-            return gzip.decompress(path.read_bytes())
+            return gzip.decompress(_read(path))
         except (OSError, EOFError):
-            return path.read_bytes()
-    if path.suffix.lower() == ".parquet":
-        return _parquet_text(path)
-    if path.suffix.lower() in TEXT_SUFFIXES:
-        return path.read_bytes()
+            return _read(path)
+    if suffix == ".parquet":
+        return _parquet_text(Path(path))
+    if suffix in TEXT_SUFFIXES:
+        return _read(path)
     return None
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def _parquet_text(path: Path) -> bytes:

@@ -26,6 +26,7 @@ from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
 from .errors import BuildError, ConfigError
 from .intake import Intake, run_intake
 from .outputs.disclosures import Disclosures, gather
+from .outputs.feeds import FeedPlan, alternate_head, feeds_page_context, plan_feeds, write_feeds
 from .outputs.listings import KINDS, ListingsResult, write_listings
 from .outputs.opendata import FORMATS, OpenData, build_open_data, catalog, published_table, schema_org
 from .outputs.render import Writer, environment
@@ -92,11 +93,16 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
                                     data, site["name"], published)
         write_catalog(data, open_data, site)
         phases.done("open data")
+        feeds = plan_feeds(decisions, data, as_of, site, region_name, site["url"], published=published)
+        phases.done("feeds (plan)")
         disclosures = gather(decisions, published)
-        gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, site)
+        gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, feeds, site)
         render_site(config, docs, staged, as_of)
         phases.done("hand-written pages (mkdocs)")
         pages = write_generated_pages(project, staged, disclosures, open_data, as_of, site, phases)
+        write_feeds(feeds, staged)
+        answer_theme_sitemap_probes(staged)
+        phases.done("feeds (write)")
         write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
         phases.done("sitemaps")
         shutil.copytree(data, staged / "data", dirs_exist_ok=True)
@@ -123,7 +129,7 @@ class Phases:
 def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures, open_data: OpenData, as_of: date,
                           site: dict, phases: Phases) -> GeneratedPages:
     """Subject pages, their JSON and the listings, inside the theme's shell."""
-    writer = Writer(staged, Shell.from_site(staged, site["url"]), site["url"])
+    writer = Writer(staged, Shell.from_site(staged, site["url"]), site["url"], alternate_head)
     env = environment(project / "templates")
     version = open_data.releases[-1].version
     subjects = write_subject_pages(disclosures, writer, env, as_of, version, region_name)
@@ -133,6 +139,16 @@ def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures,
     write_search_index(staged / "searchindex", *search_tables(disclosures))
     phases.done("search index")
     return GeneratedPages(subjects, listings)
+
+
+def answer_theme_sitemap_probes(site: Path) -> None:
+    """The theme's script fetches ``sitemap.xml`` beside every ``<link rel="alternate">`` target
+    (it looks for translations of the page); our alternates are feeds, so each feed folder gets
+    an empty sitemap instead of a 404 on every page view."""
+    empty = '<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"></urlset>\n'
+    for folder in ("", "datasets", "authorities", "regions", "subjects"):
+        if (site / "feeds" / folder).is_dir():
+            (site / "feeds" / folder / "sitemap.xml").write_text(empty, encoding="utf-8")
 
 
 def region_name(code: str) -> str:
@@ -159,22 +175,23 @@ def sitemap_entries(docs: Path, pages: GeneratedPages, as_of: date):
 
 
 def gather_pages(project: Path, docs: Path, intake: Intake, decisions: dict[str, Decisions], policy: Policy,
-                 open_data: OpenData, disclosures: Disclosures, site: dict) -> None:
+                 open_data: OpenData, disclosures: Disclosures, feeds: FeedPlan, site: dict) -> None:
     """The hand-written pages, plus pages generated from the schemas and the intake."""
     shutil.copytree(project / "site_src", docs)
     (docs / SHELL_PAGE).mkdir()
     (docs / SHELL_PAGE / "index.md").write_text(source_page(), encoding="utf-8")
     env = template_environment(project)
     generated = {
-        "index.md": ("首页", "home.html", home_context(disclosures, open_data_date(open_data))),
-        "statistics.md": ("统计", "statistics.html", statistics_context(disclosures, open_data_date(open_data), region_name)),
-        "data/dictionary.md": ("数据字典", "data-dictionary.html", {"datasets": datasets()}),
-        "data/quality.md": ("数据质量", "quality.html", public_quality(intake, decisions)),
-        "guide/disclosure.md": ("公示规则", "disclosure-rules.html", policy_context(policy)),
-        "data/downloads.md": ("数据下载", "downloads.html", downloads_context(open_data, site)),
+        "index.md": ("首页", "docs/home.html", home_context(disclosures, open_data_date(open_data))),
+        "statistics.md": ("统计", "docs/statistics.html", statistics_context(disclosures, open_data_date(open_data), region_name)),
+        "data/dictionary.md": ("数据字典", "docs/data-dictionary.html", {"datasets": datasets()}),
+        "data/quality.md": ("数据质量", "docs/quality.html", public_quality(intake, decisions)),
+        "guide/disclosure.md": ("公示规则", "docs/disclosure-rules.html", policy_context(policy)),
+        "data/downloads.md": ("数据下载", "docs/downloads.html", downloads_context(open_data, site)),
+        "data/feeds.md": ("订阅", "feeds/feeds-page.html", feeds_page_context(feeds)),
     }
     for path, (title, template, context) in generated.items():
-        html = env.get_template(f"docs/{template}").render(**context)
+        html = env.get_template(template).render(**context)
         target = docs / path
         target.parent.mkdir(parents=True, exist_ok=True)
         intro = (docs / path).read_text(encoding="utf-8") if target.exists() else f"# {title}\n"
@@ -201,7 +218,9 @@ def site_settings(config: Path) -> dict:
     """The site's name and URL from mkdocs.yml (``site_url`` may be empty: URLs stay relative)."""
     settings = yaml.load(config.read_text(encoding="utf-8"), Loader=_MkdocsLoader) or {}
     url = (settings.get("site_url") or "").rstrip("/")
-    return {"name": settings.get("site_name", "Gongshi"), "url": url, "data_base": f"{url}/data/" if url else ""}
+    feeds = ((settings.get("extra") or {}).get("feeds") or {})
+    return {"name": settings.get("site_name", "Gongshi"), "url": url, "data_base": f"{url}/data/" if url else "",
+            "tag_authority": feeds.get("tag_authority") or ""}
 
 
 class _MkdocsLoader(yaml.SafeLoader):

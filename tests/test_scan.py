@@ -90,3 +90,17 @@ def test_findings_in_a_batch_of_small_files_name_their_own_file(tmp_path):
     (tmp_path / "151.json").write_text('{"phone": "13812345678"}', encoding="utf-8")
     found = [(f.file, f.kind) for f in scan(tmp_path)]
     assert found == [("150.html", "id_number"), ("151.json", "mobile")]
+
+
+@pytest.mark.parametrize("literals", [20_000, 0])
+def test_known_numbers_of_other_shapes(tmp_path, monkeypatch, literals):
+    """A passport number the input carried is found, whether looked for by one pattern or, when
+    there are very many such numbers, by looking every token up."""
+    import generator.scan as scanner
+
+    monkeypatch.setattr(scanner, "LITERALS", literals)
+    (tmp_path / "a.html").write_text("<p>护照 e12345678 </p>\n<p>E123456789</p>", encoding="utf-8")
+    (tmp_path / "b.html").write_text("<p>E1234567</p>", encoding="utf-8")
+    found = [(f.file, f.kind, f.value) for f in scan(tmp_path, ["E12345678", "450102198001011234"])]
+    assert [(file, kind) for file, kind, _ in found] == [("a.html", "known_id_number")]
+    assert "12345" not in found[0][2]
