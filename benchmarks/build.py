@@ -29,7 +29,7 @@ MKDOCS_PAGES = 2000
 
 def whole_process(data: Path, out: Path) -> tuple[float, int, dict[str, float], int]:
     """Wall time, peak RSS (largest process: the build or one of its page writers), the build's
-    own step timings and its subject page count."""
+    own step timings with the peak memory so far, and its subject page count."""
     code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
             "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True); "
             "sys.stderr.write(r.stderr); "
@@ -40,14 +40,16 @@ def whole_process(data: Path, out: Path) -> tuple[float, int, dict[str, float], 
     if status != "0":
         raise SystemExit(f"gongshi build failed with exit status {status}:\n{done.stderr}")
     steps: dict[str, float] = {}
+    peaks: dict[str, str] = {}
     subjects = 0
     for line in done.stderr.splitlines():
         if line.startswith("subject pages: ") and "listing pages" in line:
             subjects = int(line.split(":")[1].split(",")[0])
-        elif line.endswith(" s") and ": " in line:
-            name, seconds = line.rsplit(": ", 1)
-            steps[name] = float(seconds[:-2])
-    return float(wall), int(peak) * 1024, steps, subjects
+        elif " s (peak RSS so far " in line:
+            name, rest = line.rsplit(": ", 1)
+            steps[name] = float(rest.split(" s ")[0])
+            peaks[name] = rest.split("so far ")[1].rstrip(")")
+    return float(wall), int(peak) * 1024, steps, peaks, subjects
 
 
 def site_size(site: Path) -> tuple[int, int]:
@@ -82,11 +84,11 @@ def main() -> None:
     args = data_arguments(__doc__)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        wall, peak, steps, subjects = whole_process(args.data, work / "site")
+        wall, peak, steps, peaks, subjects = whole_process(args.data, work / "site")
         files, size = site_size(work / "site")
         print(f"gongshi build: {wall:.1f} s wall, peak RSS {peak / 1024**2:,.0f} MiB; site {size / 1024**3:,.2f} GiB in {files:,} files")
         for name, seconds in steps.items():
-            print(f"  {name}: {seconds:.1f} s")
+            print(f"  {name}: {seconds:.1f} s (peak RSS so far {peaks[name]})")
         rate = subjects / steps["subject pages"]
         print(f"subject pages: {subjects:,} in {steps['subject pages']:.1f} s = {rate:,.0f} pages/s (page and JSON each)")
         theirs = mkdocs_seconds(work / "site", work, MKDOCS_PAGES)

@@ -94,8 +94,8 @@ def build(datasets_dir: Path, out: Path, as_of: str | None, previous: Path | Non
     result = _build(datasets_dir, out, as_of, previous)
     click.echo(result.describe())
     if timings:
-        for step, seconds in result.timings.items():
-            click.echo(f"{step}: {seconds:.2f} s", err=True)
+        for step, seconds in result.phases.seconds.items():
+            click.echo(f"{step}: {seconds:.2f} s (peak RSS so far {result.phases.peak_mib[step]:,} MiB)", err=True)
         click.echo(f"subject pages: {result.pages.subjects.subjects}, listing pages: {result.pages.listings.pages}", err=True)
 
 

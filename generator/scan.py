@@ -56,7 +56,8 @@ def scan(root: Path, known: Iterable[str] = ()) -> list[Finding]:
     if parts == 1:
         return _unique(_scan_files(files, prefix, known))
     size = -(-len(files) // parts)
-    with multiprocessing.get_context("fork").Pool(parts) as pool:
+    # spawned, not forked: a worker needs the file list only, not the build's memory
+    with multiprocessing.get_context("spawn").Pool(parts) as pool:
         found = pool.starmap(_scan_files, [(files[i:i + size], prefix, known) for i in range(0, len(files), size)])
     return _unique([f for part in found for f in part])
 

@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
+from resource import RUSAGE_CHILDREN, RUSAGE_SELF, getrusage
 from time import perf_counter
 
 import yaml
@@ -56,7 +57,7 @@ class BuildResult:
     decisions: dict[str, Decisions]
     open_data: OpenData
     pages: GeneratedPages
-    timings: dict[str, float]
+    phases: Phases
 
     def describe(self) -> str:
         i = self.intake
@@ -107,22 +108,26 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         phases.done("sitemaps")
         shutil.copytree(data, staged / "data", dirs_exist_ok=True)
         phases.done("copy data")
+        del feeds, disclosures, published  # what the pages needed; the scan needs none of it
         check_privacy(staged, intake)
         phases.done("privacy scan")
         swap_in(staged, out)
-    return BuildResult(out, intake, decisions, open_data, pages, phases.seconds)
+    return BuildResult(out, intake, decisions, open_data, pages, phases)
 
 
 class Phases:
-    """Seconds spent in each step of the build (``gongshi build --timings``)."""
+    """Seconds spent in each step of the build, and the peak memory so far (``gongshi build
+    --timings``)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.peak_mib: dict[str, int] = {}
         self._started = perf_counter()
 
     def done(self, name: str) -> None:
         now = perf_counter()
         self.seconds[name] = now - self._started
+        self.peak_mib[name] = max(getrusage(RUSAGE_SELF).ru_maxrss, getrusage(RUSAGE_CHILDREN).ru_maxrss) // 1024
         self._started = now
 
 

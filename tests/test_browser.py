@@ -78,17 +78,22 @@ def browser():
         instance.close()
 
 
-def subject_with_penalty(served: str) -> tuple[str, dict]:
-    """A company with a displayed penalty, from the site's own data package."""
+def subject_with_penalty(served: str, most_records: int = 1000) -> tuple[str, dict]:
+    """A company with a displayed penalty (and at most ``most_records`` records in all), from the
+    site's own data packages."""
+    from collections import Counter
+
     import pyarrow.parquet as pq
 
-    from generator.site import ROOT  # noqa: F401  (the served site is the demo)
-
     site = Path(served_dirs[served])
+    tables = {name: pq.read_table(site / "data" / "latest" / f"{name}.parquet", columns=["subject_uscc"])
+              for name in ("licensing", "penalties", "redlist", "blacklist")}
+    counts = Counter(code for t in tables.values() for code in t["subject_uscc"].to_pylist())
     table = pq.read_table(site / "data" / "latest" / "penalties.parquet").to_pylist()
     for record in table:
-        if record["subject_uscc"] and not record["subject_uscc"].startswith("0") and record["subject_category"] != "自然人":
-            return record["subject_uscc"], record
+        code = record["subject_uscc"]
+        if code and not code.startswith("0") and record["subject_category"] != "自然人" and counts[code] <= most_records:
+            return code, record
     raise AssertionError("no company penalty in the demo")
 
 
@@ -160,3 +165,22 @@ def test_search_opens_the_right_subject_page(served, browser, viewport):
     page.screenshot(path=str(ARTIFACTS / f"{viewport}-search-result-record.png"))
     context.close()
     assert errors == []
+
+
+def test_subject_page_prints_as_a_one_page_report(served, browser):
+    """Printed, a subject page is the report alone: no header, navigation or footer, with the
+    data date and version, on one A4 page for a subject with a few records."""
+    import re
+
+    uscc, _ = subject_with_penalty(served, most_records=3)
+    page = browser.new_page()
+    page.goto(served + f"subjects/{uscc}/")
+    page.emulate_media(media="print")
+    assert not page.locator("header.md-header").is_visible()
+    assert not page.locator("nav.md-nav--primary").is_visible()
+    assert not page.locator("footer.md-footer").is_visible()
+    line = page.locator(".gs-asof").inner_text()
+    assert line.startswith("公共信用信息公示报告 · 数据日期 ") and "数据版本" in line and "JSON" not in line
+    pdf = page.pdf(format="A4")
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
+    page.close()

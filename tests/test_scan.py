@@ -81,8 +81,14 @@ def test_parquet_text_columns_are_scanned(tmp_path):
     assert [f.kind for f in scan(tmp_path)] == ["id_number"]
 
 
-def test_findings_in_a_batch_of_small_files_name_their_own_file(tmp_path):
-    """Small files are searched together; each finding still names the file it is in."""
+@pytest.mark.parametrize("parallel_from", [20_000, 1])
+def test_findings_in_a_batch_of_small_files_name_their_own_file(tmp_path, monkeypatch, parallel_from):
+    """Small files are searched together (and, on a large site, by one process per core); each
+    finding still names the file it is in."""
+    import generator.scan as scanner
+
+    monkeypatch.setattr(scanner, "PARALLEL_FILES", parallel_from)
+    monkeypatch.setenv("GONGSHI_WORKERS", "2")
     for i in range(300):
         (tmp_path / f"{i:03d}.html").write_text("<p>统一社会信用代码 914501001234567890</p>\n" * (i % 3) + ("" if i % 2 else "\n"),
                                                  encoding="utf-8")

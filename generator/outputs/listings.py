@@ -60,17 +60,20 @@ def write_listings(disclosures: Disclosures, writer: Writer, env, region_name: C
     listing = disclosures.listing
     listing = listing.append_column("month", pc.utf8_slice_codeunits(listing["date"], 0, 7))
     titles = {d.name: d.title for d in datasets()}
-    tables: dict[str, pa.Table] = {}
+    orders: dict[str, np.ndarray] = {}  # per kind, the listing's row numbers in that kind's order (no copies)
     groups: dict[str, list[Group]] = {}
     for kind, (column, *_rest) in KINDS.items():
-        table = listing.filter(pc.not_equal(listing[column], "")) if kind in ("region", "month") else listing
-        table = table.sort_by([(column, "ascending"), ("date", "descending"), ("dataset", "ascending"),
-                               ("record_id", "ascending")])
-        tables[kind] = table
-        groups[kind] = _groups(kind, table, column, titles, region_name)
+        order = pc.sort_indices(listing, sort_keys=[(column, "ascending"), ("date", "descending"), ("dataset", "ascending"),
+                                                    ("record_id", "ascending")])
+        if kind in ("region", "month"):
+            order = order.filter(pc.not_equal(listing[column].take(order), ""))
+        orders[kind] = order.to_numpy()
+        keyed = pa.table({column: listing[column].take(order), "dataset": listing["dataset"].take(order),
+                          "date": listing["date"].take(order), "authority": listing["authority"].take(order)})
+        groups[kind] = _groups(kind, keyed, column, titles, region_name)
     tasks = [(kind, g, page) for kind in KINDS for g in groups[kind] for page in range(1, g.pages + 1)]
-    state = {"tables": tables, "tasks": tasks, "writer": writer, "template": env.get_template("pages/listing.html"),
-             "titles": titles}
+    state = {"listing": listing, "orders": orders, "tasks": tasks, "writer": writer,
+             "template": env.get_template("pages/listing.html"), "titles": titles}
     pages = run_parallel(_write_pages, len(tasks), state, chunk=500)
     index = env.get_template("pages/index.html")
     for kind in ("authority", "region", "month"):
@@ -111,7 +114,7 @@ def _write_pages(span: tuple[int, int]) -> int:
     for i in range(*span):
         kind, group, page = w["tasks"][i]
         lo = group.start + (page - 1) * PER_PAGE
-        rows = w["tables"][kind].slice(lo, min(PER_PAGE, group.end - lo)).to_pylist()
+        rows = w["listing"].take(w["orders"][kind][lo:min(lo + PER_PAGE, group.end)]).to_pylist()
         for r in rows:
             r["dataset"] = w["titles"][r["dataset"]]
         path = group.path + (f"{page}/" if page > 1 else "")
