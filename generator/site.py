@@ -100,15 +100,16 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, feeds, site)
         render_site(config, docs, staged, as_of)
         phases.done("hand-written pages (mkdocs)")
-        pages = write_generated_pages(project, staged, disclosures, open_data, as_of, site, phases)
         write_feeds(feeds, staged)
         answer_theme_sitemap_probes(staged)
+        del feeds  # written: its memory goes before the pages are written
         phases.done("feeds (write)")
+        pages = write_generated_pages(project, staged, disclosures, open_data, as_of, site, phases)
         write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
         phases.done("sitemaps")
         shutil.copytree(data, staged / "data", dirs_exist_ok=True)
         phases.done("copy data")
-        del feeds, disclosures, published  # what the pages needed; the scan needs none of it
+        del disclosures, published  # what the pages needed; the scan needs none of it
         check_privacy(staged, intake)
         phases.done("privacy scan")
         swap_in(staged, out)

@@ -93,7 +93,7 @@ def test_natural_persons_get_no_page_and_are_listed_masked(folder, tmp_path):
 
 def test_subject_page_shows_status_region_and_display_end(folder, tmp_path):
     name = '鑫源<script>alert(1)</script>"><img src=x onerror=alert(2)>'
-    folder.write("penalties", "a.csv", [row("penalties", subject_name=name)])
+    folder.write("penalties", "a.csv", [row("penalties", subject_name=name, violation_facts=name, remarks="a & b < c")])
     folder.write("blacklist", "b.csv", [row("blacklist", subject_name=name, objection_status="异议处理中")])
     out = tmp_path / "site"
     build(folder.root, out, AS_OF)
@@ -109,6 +109,7 @@ def test_subject_page_shows_status_region_and_display_end(folder, tmp_path):
     penalty = page.select_one("#penalties").find_parent("section")
     fields = {dt.get_text(): dd.get_text() for dt, dd in zip(penalty.select("dt"), penalty.select("dd"), strict=True)}
     assert fields["决定书文号"] == "南市监罚〔2024〕1号"
+    assert fields["违法事实"] == name and fields["备注"] == "a & b < c"  # markup in a record field is text
     assert fields["公示截止"] == "2027-03-04"  # decided 2024-03-05 under Order 58: at most 3 years, the last day shown
     authority = penalty.select_one("dd a")
     assert authority["href"] == f"../../authorities/{row('penalties')['authority_uscc']}/"

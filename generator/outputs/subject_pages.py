@@ -20,6 +20,7 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from markupsafe import Markup, escape
 
 from .disclosures import Disclosures
 from .opendata import public_columns
@@ -102,7 +103,7 @@ def _write_range(span: tuple[int, int]) -> int:
     for s in range(span[0], span[1]):
         subject_records = records[bounds[s] - lo:bounds[s + 1] - lo]
         view = subject_view(subject_records, w["region_name"])
-        body = w["template"].render(root="../../", s=view, sections=sections(subject_records), as_of=w["as_of"],
+        body = w["template"].render(root=ROOT, s=view, sections=sections(subject_records), as_of=w["as_of"],
                                     version=w["version"])
         writer.page(f"subjects/{view['id']}/", view["name"], body)
         (writer.site / "api" / "subjects" / f"{view['id']}.json").write_text(
@@ -164,8 +165,10 @@ def sections(records: list[tuple[str, dict]]) -> list[dict]:
 
 
 def record_view(dataset: str, r: dict) -> dict:
+    """A record's heading and its fields as one ``<dl>``'s items, escaped here: a page has dozens of
+    fields, and joining them in Python is several times cheaper than a template loop."""
     spec = RECORD_FIELDS.get(dataset) or RECORD_FIELDS["lists"]
-    fields = []
+    items = []
     for name, label in spec:
         value = r.get(name, "")
         if name == "display_until":
@@ -174,11 +177,17 @@ def record_view(dataset: str, r: dict) -> dict:
             value = "长期"
         if not value:
             continue
-        href = f"authorities/{r['authority_key']}/" if name == "authority" else ""
-        fields.append((label, value, href))
+        text = escape(value)
+        if name == "authority":
+            text = f'<a href="{ROOT}authorities/{escape(r["authority_key"])}/">{text}</a>'
+        items.append(f"<dt>{label}</dt><dd>{text}</dd>")
     documented = dataset in ("penalties", "licensing")
     heading = (r["decision_doc_no"] or r.get("license_no") or "（无文号）") if documented else r["list_name"]
-    return {"id": r["record_id"], "heading": heading, "fields": fields, "objection": r["under_objection"] == "true"}
+    return {"id": r["record_id"], "heading": heading, "fields": Markup("".join(items)),
+            "objection": r["under_objection"] == "true"}
+
+
+ROOT = "../../"  # subject pages are two folders below the site root
 
 
 def api_document(view: dict, records: list[tuple[str, dict]], as_of: str, version: str) -> str:
