@@ -184,3 +184,40 @@ def test_subject_page_prints_as_a_one_page_report(served, browser):
     pdf = page.pdf(format="A4")
     assert len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
     page.close()
+
+
+MARKUP = '<script>window.__pwned=1</script>"><img src=x onerror="window.__pwned=2">javascript:alert(1)'
+
+
+def test_markup_in_every_field_runs_nowhere(browser, tmp_path):
+    """A submission with markup in every text field: its subject page, the listings, the home
+    page, the statistics and the feeds page open without a dialog or any of that script running."""
+    from .conftest import Folder, row
+
+    folder = Folder(tmp_path / "datasets")
+    text_fields = ["violation_type", "violation_facts", "legal_basis", "penalty_content", "remarks", "authority"]
+    folder.write("penalties", "a.csv", [row("penalties", subject_name="鑫源" + MARKUP, **{f: MARKUP for f in text_fields})])
+    out = tmp_path / "site"
+    build(folder.root, out, AS_OF)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
+    server = QuietServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    page = browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        uscc = row("penalties")["subject_uscc"]
+        for path in (f"subjects/{uscc}/", "datasets/penalties/", "", "statistics/", "data/feeds/", "authorities/",
+                     f"search/?q={uscc}"):
+            page.goto(base + path)
+            page.wait_for_load_state("networkidle")
+            assert page.evaluate("window.__pwned") is None, path
+        page.goto(base + f"subjects/{uscc}/")
+        assert MARKUP in page.locator("h1").inner_text()
+        assert page.locator("article img").count() == 0
+    finally:
+        page.close()
+        server.shutdown()
+        server.server_close()
+    assert dialogs == []
