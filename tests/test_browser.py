@@ -6,11 +6,7 @@ CI installs chromium (.ci/run); elsewhere the test is skipped with the reason wh
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
-import shutil
-import threading
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,16 +16,14 @@ import pytest
 
 from generator.site import ROOT, build
 
+from .browsing import CHROMIUM, REQUIRED, VIEWPORTS, chromium, serving
 from .conftest import AS_OF
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-REQUIRED = os.environ.get("CI") == "true"
 pytestmark = pytest.mark.skipif(CHROMIUM is None and not REQUIRED, reason="chromium is not installed (CI installs it)")
 PAGES = ["", "guide/disclosure/", "data/downloads/", "data/dictionary/", "data/quality/", "guide/submit/", "guide/rules/",
          "about/", "about/performance/", "guide/repair/", "statistics/", "datasets/penalties/", "datasets/licensing/2/",
          "authorities/", "regions/", "months/", "search/"]
 ARTIFACTS = Path(os.environ.get("GONGSHI_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts")) / "screenshots"
-VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
 class Links(HTMLParser):
@@ -47,35 +41,15 @@ class Links(HTMLParser):
 def served(tmp_path_factory):
     out = tmp_path_factory.mktemp("browser") / "site"
     build(ROOT / "datasets", out, AS_OF)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
-    handler.log_message = lambda *args: None
-    server = QuietServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    served_dirs[url] = str(out)
-    yield url
-    server.shutdown()
-    server.server_close()
-
-
-class QuietServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:  # a browser cancelling a request is fine
-        pass
+    with serving(out) as url:
+        served_dirs[url] = str(out)
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    assert CHROMIUM, "chromium is required in CI: .ci/run installs it"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"])
+    with chromium() as instance:
         yield instance
-        instance.close()
 
 
 def subject_with_penalty(served: str, most_records: int = 1000) -> tuple[str, dict]:
@@ -199,14 +173,10 @@ def test_markup_in_every_field_runs_nowhere(browser, tmp_path):
     folder.write("penalties", "a.csv", [row("penalties", subject_name="鑫源" + MARKUP, **{f: MARKUP for f in text_fields})])
     out = tmp_path / "site"
     build(folder.root, out, AS_OF)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
-    server = QuietServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/"
-    page = browser.new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    try:
+    with serving(out) as base:
+        page = browser.new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         uscc = row("penalties")["subject_uscc"]
         for path in (f"subjects/{uscc}/", "datasets/penalties/", "", "statistics/", "data/feeds/", "authorities/",
                      f"search/?q={uscc}"):
@@ -216,8 +186,5 @@ def test_markup_in_every_field_runs_nowhere(browser, tmp_path):
         page.goto(base + f"subjects/{uscc}/")
         assert MARKUP in page.locator("h1").inner_text()
         assert page.locator("article img").count() == 0
-    finally:
         page.close()
-        server.shutdown()
-        server.server_close()
     assert dialogs == []

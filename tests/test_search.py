@@ -8,15 +8,12 @@ types into the header box of a built site served under a sub-path, at desktop an
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import os
 import random
 import re
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -30,11 +27,11 @@ from generator.outputs.disclosures import gather
 from generator.outputs.search import fnv1a32, normalise, search_tables, write_search_index
 from generator.site import ROOT, build
 
+from .browsing import VIEWPORTS, chromium, serving
 from .conftest import AS_OF
 
 CLIENT = ROOT / "site_src" / "assets" / "search.js"
 NODE = shutil.which("node")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_node = pytest.mark.skipif(NODE is None and os.environ.get("CI") != "true", reason="node is not installed")
 
 RUNNER = r"""
@@ -441,45 +438,16 @@ def test_page_results_come_from_materials_index(site, tmp_path):
     assert "data/dictionary/" in pages[0] and pages[1] == []
 
 
-class QuietServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:  # a browser cancelling a request is fine
-        pass
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(site):
-    handler = functools.partial(QuietHandler, directory=str(site[0]))
-    server = QuietServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/gongshi/"
-    server.shutdown()
-    server.server_close()
+    with serving(site[0]) as url:
+        yield url + "gongshi/"
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if CHROMIUM is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is required in CI")
-        pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run", "--disable-quic"])
+    with chromium() as instance:
         yield instance
-        instance.close()
-
-
-VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))
