@@ -88,10 +88,12 @@ def synth(records: int, seed: int, out: Path, as_of: str | None, rows_per_file: 
 @click.option("--previous", type=click.Path(path_type=Path, file_okay=False),
               help="Folder holding the last published site, whose data/releases/ continue (default: OUT).")
 @click.option("--timings", is_flag=True, help="Also print the seconds each step took (to stderr).")
-def build(datasets_dir: Path, out: Path, as_of: str | None, previous: Path | None, timings: bool) -> None:
-    """Validate the datasets and build the site into OUT. The previous site stays until the new
-    one is complete."""
-    result = _build(datasets_dir, out, as_of, previous)
+@click.option("--full", is_flag=True, help="Re-render everything, even when OUT holds a site built by the same code.")
+def build(datasets_dir: Path, out: Path, as_of: str | None, previous: Path | None, timings: bool, full: bool) -> None:
+    """Validate the datasets and build the site into OUT. When OUT holds a site built by the same
+    code and settings, only what changed is re-rendered. The previous site stays until the new
+    one is complete and checked."""
+    result = _build(datasets_dir, out, as_of, previous, full)
     click.echo(result.describe())
     if timings:
         for step, seconds in result.phases.seconds.items():
@@ -125,11 +127,11 @@ def serve(datasets_dir: Path, out: Path, as_of: str | None, host: str, port: int
             click.echo("已停止。")
 
 
-def _build(datasets_dir: Path, out: Path, as_of: str | None, previous: Path | None = None):
+def _build(datasets_dir: Path, out: Path, as_of: str | None, previous: Path | None = None, full: bool = False):
     from .site import build as build_site
 
     try:
-        return build_site(datasets_dir, out, resolve_as_of(as_of), previous=previous)
+        return build_site(datasets_dir, out, resolve_as_of(as_of), previous=previous, full=full)
     except GongshiError as exc:
         fail(exc)
 

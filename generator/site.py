@@ -18,6 +18,7 @@ from pathlib import Path
 from resource import RUSAGE_CHILDREN, RUSAGE_SELF, getrusage
 from time import perf_counter
 
+import numpy as np
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -25,17 +26,18 @@ from .clock import CHINA
 from .disclosure import REASONS, Decisions, Policy, decide_all
 from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
 from .errors import BuildError, ConfigError
+from .incremental import State, Units, commit, fingerprint, journal_open, leftovers, recover, site_files, swap
 from .intake import Intake, run_intake
 from .outputs.disclosures import Disclosures, gather
-from .outputs.feeds import FeedPlan, alternate_head, feeds_page_context, plan_feeds, write_feeds
-from .outputs.listings import KINDS, ListingsResult, write_listings
+from .outputs.feeds import FeedPlan, alternate_head, document_digests, feeds_page_context, plan_feeds, write_feeds
+from .outputs.listings import KINDS, ListingPlan, ListingsResult, plan_listings, write_listings
 from .outputs.opendata import FORMATS, OpenData, build_open_data, catalog, published_table, schema_org
 from .outputs.render import Writer, environment
 from .outputs.search import search_tables, write_search_index
 from .outputs.shell import SHELL_PAGE, Shell, source_page
 from .outputs.sitemaps import write_sitemaps
 from .outputs.statistics import home_context, statistics_context
-from .outputs.subject_pages import SubjectPagesResult, write_subject_pages
+from .outputs.subject_pages import SubjectIndex, SubjectPagesResult, subject_digests, subject_index, write_subject_pages
 from .regions import region
 from .report import to_json
 from .scan import scan
@@ -51,6 +53,27 @@ class GeneratedPages:
 
 
 @dataclass
+class Work:
+    """What an incremental build re-renders (a mask per kind of unit; None: everything) and,
+    once written, what it deleted."""
+
+    incremental: bool
+    masks: dict[str, np.ndarray | None]
+    moved: int = 0
+    deleted: int = 0
+
+    def changed(self, kind: str) -> int:
+        mask = self.masks.get(kind)
+        return -1 if mask is None else int(mask.sum())
+
+    def describe(self) -> str:
+        if not self.incremental:
+            return "完整构建。"
+        return (f"增量构建：重写主体页面 {self.changed('subjects')} 个、列表页 {self.changed('listings')} 个、"
+                f"主体订阅源 {self.changed('subject-feeds')} 个，共更新 {self.moved} 个文件，删除 {self.deleted} 个。")
+
+
+@dataclass
 class BuildResult:
     out: Path
     intake: Intake
@@ -58,6 +81,7 @@ class BuildResult:
     open_data: OpenData
     pages: GeneratedPages
     phases: Phases
+    work: Work
 
     def describe(self) -> str:
         i = self.intake
@@ -66,15 +90,22 @@ class BuildResult:
                 f"通过校验 {i.published} 行，暂不发布 {i.withheld} 行；按公示规则当前公示 {shown} 条。"
                 + (f"开放数据新版本 {self.open_data.releases[-1].version}。" if self.open_data.made_release
                    else f"开放数据无变化，最新版本仍为 {self.open_data.releases[-1].version}。")
-                + "运行 gongshi validate 查看校验详情。")
+                + self.work.describe() + "运行 gongshi validate 查看校验详情。")
 
 
-def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, previous: Path | None = None) -> BuildResult:
+def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, previous: Path | None = None,
+          full: bool = False) -> BuildResult:
     """Validate the datasets and build the site into ``out``. Earlier data releases are read
-    from ``previous`` (a folder holding the last published site; default: ``out`` itself)."""
+    from ``previous`` (a folder holding the last published site; default: ``out`` itself). When
+    ``out`` holds a site built by the same code and settings, only what changed is re-rendered
+    (``full`` forces a whole build); either way the result is the same, byte for byte."""
     config = project / "mkdocs.yml"
     if not config.is_file():
         raise ConfigError(f"找不到 {config}。请在 Gongshi 仓库根目录运行，或用 --project 指定。")
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    recover(out)  # a build that died while putting its changes in place is finished first
+    leftovers(out)
     phases = Phases()
     intake = run_intake(datasets_dir, as_of)
     phases.done("intake (read, validate)")
@@ -82,16 +113,20 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     decisions = decide_all(intake, policy)
     published = {name: published_table(d) for name, d in decisions.items()}
     phases.done("publication decisions")
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
     site = site_settings(config)
+    shaping = fingerprint(project, {"policy": (project / POLICY_FILE).read_text(encoding="utf-8")
+                                    if (project / POLICY_FILE).is_file() else ""})
+    before = None if full or (previous is not None and previous.resolve() != out) else State.load(out)
+    if before is not None and before.fingerprint != shaping:
+        before = None  # the code, templates or settings changed: every page may differ
     previous_data = (previous or out) / "data"
-    with tempfile.TemporaryDirectory(prefix=".gongshi-", dir=out.parent) as work:
-        docs = Path(work) / "docs"
-        staged = Path(work) / "site"
-        data = Path(work) / "data"
+    work = Path(tempfile.mkdtemp(prefix=".gongshi-", dir=out.parent))
+    try:
+        docs = work / "docs"
+        staged = work / "site"
+        data = work / "data"
         open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
-                                    data, site["name"], published)
+                                    data, site["name"], published, link_earlier=before is not None)
         write_catalog(data, open_data, site)
         phases.done("open data")
         feeds = plan_feeds(decisions, data, as_of, site, region_name, site["url"], published=published)
@@ -100,20 +135,82 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, feeds, site)
         render_site(config, docs, staged, as_of)
         phases.done("hand-written pages (mkdocs)")
-        write_feeds(feeds, staged)
+        index, listings, units = plan_units(disclosures, feeds)
+        todo = Work(before is not None, {kind: u.changed(before.units.get(kind)) if before else None for kind, u in units.items()})
+        phases.done("what changed")
+        write_feeds(feeds, staged, {"subject": todo.masks["subject-feeds"]} if todo.incremental else None)
         answer_theme_sitemap_probes(staged)
         del feeds  # written: its memory goes before the pages are written
         phases.done("feeds (write)")
-        pages = write_generated_pages(project, staged, disclosures, open_data, as_of, site, phases)
+        pages = write_generated_pages(project, staged, disclosures, index, listings, site, todo, phases)
+        write_stamp(staged, as_of, open_data.releases[-1].version)
         write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
         phases.done("sitemaps")
-        shutil.copytree(data, staged / "data", dirs_exist_ok=True)
+        shutil.copytree(data, staged / "data", dirs_exist_ok=True, ignore=_linked)
         phases.done("copy data")
         del disclosures, published  # what the pages needed; the scan needs none of it
         check_privacy(staged, intake)
         phases.done("privacy scan")
-        swap_in(staged, out)
-    return BuildResult(out, intake, decisions, open_data, pages, phases)
+        after = State(shaping, units, site_files(staged, unit_folders(open_data)))
+        after.save(staged)
+        if todo.incremental:
+            todo.moved, todo.deleted = commit(staged, out, deletions(before, after))
+        else:
+            swap(staged, out)
+        phases.done("put in place")
+    finally:
+        if not journal_open(out):  # else the next build finishes putting this one in place
+            shutil.rmtree(work, ignore_errors=True)
+    return BuildResult(out, intake, decisions, open_data, pages, phases, todo)
+
+
+UNIT_FOLDERS = ("subjects", "api/subjects", "feeds/subjects", *(KINDS[k][1] for k in KINDS))
+
+
+def unit_folders(open_data: OpenData) -> set[str]:
+    """Folders whose files are units (or immutable releases), not regenerated by every build."""
+    return {*UNIT_FOLDERS, *(f"data/releases/{r.version}" for r in open_data.releases)}
+
+
+def plan_units(disclosures: Disclosures, feeds: FeedPlan) -> tuple[SubjectIndex, ListingPlan, dict[str, Units]]:
+    """Every subject page, listing page and subject feed, each with a digest of its inputs."""
+    index = subject_index(disclosures)
+    listings = plan_listings(disclosures, region_name)
+    keys, digests = document_digests(feeds, "subject")
+    units = {
+        "subjects": Units(index.ids.astype(object), subject_digests(disclosures, index)),
+        "listings": Units(np.asarray(listings.paths(), dtype=object), listings.digests()),
+        "subject-feeds": Units(np.asarray(keys, dtype=object), digests),
+    }
+    return index, listings, units
+
+
+UNIT_FILES = {
+    "subjects": lambda k: (f"subjects/{k}/index.html", f"api/subjects/{k}.json"),
+    "listings": lambda k: (f"{k}index.html",),
+    "subject-feeds": lambda k: (f"feeds/subjects/{k}.atom", f"feeds/subjects/{k}.rss"),
+}
+
+
+def deletions(before: State, after: State) -> list[str]:
+    """Files of the last build that this one no longer has."""
+    gone = [path for kind, units in after.units.items() for key in units.gone(before.units.get(kind))
+            for path in UNIT_FILES[kind](key)]
+    return gone + sorted(set(before.regenerated) - set(after.regenerated))
+
+
+def _linked(folder: str, names: list[str]) -> list[str]:
+    """Earlier releases an incremental build linked instead of copying: they stay where they are."""
+    return [n for n in names if os.path.islink(os.path.join(folder, n))]
+
+
+def write_stamp(site: Path, as_of: date, version: str) -> None:
+    """The data date and version shown (and printed) on every subject page come from one small
+    stylesheet, so a new build date does not rewrite every page."""
+    text = f"数据日期 {as_of.isoformat()} · 数据版本 {version}".replace("\\", "").replace('"', "")
+    folder = site / "assets"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "stamp.css").write_text(f'.gs-stamp::before {{ content: "{text}"; }}\n', encoding="utf-8")
 
 
 class Phases:
@@ -132,19 +229,19 @@ class Phases:
         self._started = now
 
 
-def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures, open_data: OpenData, as_of: date,
-                          site: dict, phases: Phases) -> GeneratedPages:
-    """Subject pages, their JSON and the listings, inside the theme's shell."""
+def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures, index: SubjectIndex, listings: ListingPlan,
+                          site: dict, todo: Work, phases: Phases) -> GeneratedPages:
+    """Subject pages, their JSON and the listings (all, or the changed ones), inside the theme's
+    shell; the search index."""
     writer = Writer(staged, Shell.from_site(staged, site["url"]), site["url"], alternate_head)
     env = environment(project / "templates")
-    version = open_data.releases[-1].version
-    subjects = write_subject_pages(disclosures, writer, env, as_of, version, region_name)
+    subjects = write_subject_pages(disclosures, writer, env, region_name, index, todo.masks.get("subjects"))
     phases.done("subject pages")
-    listings = write_listings(disclosures, writer, env, region_name)
+    written = write_listings(listings, writer, env, todo.masks.get("listings"))
     phases.done("listings")
     write_search_index(staged / "searchindex", *search_tables(disclosures))
     phases.done("search index")
-    return GeneratedPages(subjects, listings)
+    return GeneratedPages(subjects, written)
 
 
 def answer_theme_sitemap_probes(site: Path) -> None:
@@ -341,15 +438,3 @@ def human_size(size: int) -> str:
             return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return str(size)
-
-
-def swap_in(staged: Path, out: Path) -> None:
-    """Replace ``out`` with the complete ``staged`` site in two renames; the old one goes last."""
-    old = out.with_name(out.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if out.exists():
-        out.rename(old)
-    staged.rename(out)
-    if old.exists():
-        shutil.rmtree(old)

@@ -72,6 +72,7 @@ from lxml import etree
 
 from ..disclosure import Decisions
 from ..errors import BuildError, ConfigError
+from ..incremental import group_digests, row_digests, text_digests
 from ..schema import DATASET_NAMES, Dataset, load_dataset
 from ..subjects import page_ids, record_anchor, region_codes, subject_path
 from .disclosures import authority_keys
@@ -286,8 +287,9 @@ def plan_feeds(decisions: dict[str, Decisions], data_dir: Path, as_of: date, sit
     return FeedPlan(context, history, events, families(events, history, context))
 
 
-def write_feeds(plan: FeedPlan, out: Path) -> FeedStats:
-    """Write every document of ``plan`` under ``out`` (the site root), on every core."""
+def write_feeds(plan: FeedPlan, out: Path, only: dict[str, np.ndarray] | None = None) -> FeedStats:
+    """Write every document of ``plan`` under ``out`` (the site root), on every core; for a
+    kind in ``only``, just the documents whose mask is true (an incremental build)."""
     folders = ["feeds/all/archive", *(f"feeds/{folder}" for folder in FOLDERS.values()),
                *(f"feeds/datasets/{name}/archive" for name in DATASET_NAMES)]
     for folder in folders:
@@ -301,7 +303,8 @@ def write_feeds(plan: FeedPlan, out: Path) -> FeedStats:
         for family in plan.families:
             chunk = CHUNKS["archive" if family.kind == "archive" else family.engine]
             written[family.kind] = written.get(family.kind, 0) + run_parallel(
-                _write_documents, len(family), {"plan": plan, "family": family, "out": str(out)}, chunk=chunk)
+                _write_documents, len(family), {"plan": plan, "family": family, "out": str(out),
+                                                "only": (only or {}).get(family.kind)}, chunk=chunk)
     finally:
         gc.unfreeze()
     for family in plan.families:
@@ -313,6 +316,19 @@ def write_feeds(plan: FeedPlan, out: Path) -> FeedStats:
     return FeedStats(documents=sum(kinds.values()), entries=entries, withdrawals=withdrawals,
                      records=int((kind == 0).sum()), withdrawn=int((kind == 1).sum()), archive_pages=kinds.get("archive", 0),
                      bytes=sum(written.values()), by_kind=kinds, bytes_by_kind=written)
+
+
+def document_digests(plan: FeedPlan, kind: str) -> tuple[list[str], np.ndarray]:
+    """The keys of ``kind``'s documents and a digest per document of everything it is written
+    from (its events and its own values), for incremental builds."""
+    family = plan.family(kind)
+    events = row_digests(plan.events)
+    sums = group_digests(events[family.rows], family.starts[:-1], len(family.rows))
+    totals = family.totals or [0] * len(family)
+    empty = np.diff(family.starts) == 0
+    meta = [f"{key}|{name}|{current}|{total}|{plan.context.as_of if none else ''}" for key, name, current, total, none
+            in zip(family.keys, family.names, family.current, totals, empty.tolist(), strict=True)]
+    return family.keys, sums + text_digests(meta)
 
 
 def feed_links(kind: str, key: str = "") -> list[dict]:
@@ -913,8 +929,10 @@ def fast_documents(feed: Feed, values: pa.Table, context: Context) -> tuple[byte
 def _write_documents(span: tuple[int, int]) -> int:
     """Write documents ``span`` of the shared family; returns the bytes written."""
     state = shared()
-    plan, family, out = state["plan"], state["family"], state["out"]
+    plan, family, out, only = state["plan"], state["family"], state["out"], state["only"]
     a, b = span
+    if only is not None and not only[a:b].any():
+        return 0
     first, last = int(family.starts[a]), int(family.starts[b])
     values = entry_values(plan.events.take(pa.array(family.rows[first:last])).combine_chunks(), plan.context)
     updated = values["updated"].to_pylist()
@@ -923,6 +941,8 @@ def _write_documents(span: tuple[int, int]) -> int:
         atom = _buffer(atom_fragments(values))
         rss = _buffer(rss_fragments(values)) if family.kind != "archive" else None
     for i in range(a, b):
+        if only is not None and not only[i]:
+            continue
         lo, hi = int(family.starts[i]) - first, int(family.starts[i + 1]) - first
         feed = document(plan, family, i, updated[lo][:10] if hi > lo else None)
         if family.engine == "fast":

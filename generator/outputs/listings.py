@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..incremental import group_digests, row_digests, text_digests
 from ..schema import datasets
 from .disclosures import Disclosures
 from .render import Writer, run_parallel, shared
@@ -53,14 +54,43 @@ class Group:
 @dataclass
 class ListingsResult:
     groups: dict[str, list[Group]]
-    pages: int
+    pages: int  # listing pages written (all, or in an incremental build the changed ones)
 
 
-def write_listings(disclosures: Disclosures, writer: Writer, env, region_name: Callable[[str], str]) -> ListingsResult:
+@dataclass
+class ListingPlan:
+    """Every listing page, before any is written: task ``i`` is (kind, group, page number)."""
+
+    listing: pa.Table
+    orders: dict[str, np.ndarray]  # per kind, the listing's row numbers in that kind's order (no copies)
+    groups: dict[str, list[Group]]
+    tasks: list[tuple[str, Group, int]]
+
+    def paths(self) -> list[str]:
+        return [page_path(group, page) for _, group, page in self.tasks]
+
+    def digests(self) -> np.ndarray:
+        """A digest per page of the rows it shows and what its header and pager say."""
+        rows = row_digests(self.listing)
+        out = np.zeros((len(self.tasks), 2), np.uint64)
+        for kind in KINDS:
+            picked = [(i, g, page) for i, (k, g, page) in enumerate(self.tasks) if k == kind]
+            if not picked:
+                continue
+            order = self.orders[kind]
+            starts = np.array([g.start + (page - 1) * PER_PAGE for _, g, page in picked], np.int64)
+            sort = np.argsort(starts, kind="stable")
+            sums = group_digests(rows[order], starts[sort], len(order))
+            out[np.array([i for i, _, _ in picked])[sort]] = sums
+        meta = [f"{k}|{g.key}|{g.name}|{page}|{g.pages}|{g.end - g.start}|{sorted(g.counts.items())}" for k, g, page in self.tasks]
+        return out + text_digests(meta)
+
+
+def plan_listings(disclosures: Disclosures, region_name: Callable[[str], str]) -> ListingPlan:
     listing = disclosures.listing
     listing = listing.append_column("month", pc.utf8_slice_codeunits(listing["date"], 0, 7))
     titles = {d.name: d.title for d in datasets()}
-    orders: dict[str, np.ndarray] = {}  # per kind, the listing's row numbers in that kind's order (no copies)
+    orders: dict[str, np.ndarray] = {}
     groups: dict[str, list[Group]] = {}
     for kind, (column, *_rest) in KINDS.items():
         order = pc.sort_indices(listing, sort_keys=[(column, "ascending"), ("date", "descending"), ("dataset", "ascending"),
@@ -72,13 +102,24 @@ def write_listings(disclosures: Disclosures, writer: Writer, env, region_name: C
                           "date": listing["date"].take(order), "authority": listing["authority"].take(order)})
         groups[kind] = _groups(kind, keyed, column, titles, region_name)
     tasks = [(kind, g, page) for kind in KINDS for g in groups[kind] for page in range(1, g.pages + 1)]
-    state = {"listing": listing, "orders": orders, "tasks": tasks, "writer": writer,
+    return ListingPlan(listing, orders, groups, tasks)
+
+
+def write_listings(plan: ListingPlan, writer: Writer, env, only: np.ndarray | None = None) -> ListingsResult:
+    """Write the listing pages (all, or those where ``only`` is true) and the index pages."""
+    titles = {d.name: d.title for d in datasets()}
+    chosen = np.arange(len(plan.tasks)) if only is None else np.flatnonzero(only)
+    state = {"listing": plan.listing, "orders": plan.orders, "tasks": plan.tasks, "chosen": chosen, "writer": writer,
              "template": env.get_template("pages/listing.html"), "titles": titles}
-    pages = run_parallel(_write_pages, len(tasks), state, chunk=500)
+    pages = run_parallel(_write_pages, len(chosen), state, chunk=500)
     index = env.get_template("pages/index.html")
     for kind in ("authority", "region", "month"):
-        _write_index(kind, groups[kind], writer, index, titles)
-    return ListingsResult(groups, pages)
+        _write_index(kind, plan.groups[kind], writer, index, titles)
+    return ListingsResult(plan.groups, pages)
+
+
+def page_path(group: Group, page: int) -> str:
+    return group.path + (f"{page}/" if page > 1 else "")
 
 
 def _groups(kind: str, table: pa.Table, column: str, titles: dict[str, str], region_name: Callable[[str], str]) -> list[Group]:
@@ -111,13 +152,13 @@ def _groups(kind: str, table: pa.Table, column: str, titles: dict[str, str], reg
 def _write_pages(span: tuple[int, int]) -> int:
     w = shared()
     writer: Writer = w["writer"]
-    for i in range(*span):
+    for i in w["chosen"][span[0]:span[1]].tolist():
         kind, group, page = w["tasks"][i]
         lo = group.start + (page - 1) * PER_PAGE
         rows = w["listing"].take(w["orders"][kind][lo:min(lo + PER_PAGE, group.end)]).to_pylist()
         for r in rows:
             r["dataset"] = w["titles"][r["dataset"]]
-        path = group.path + (f"{page}/" if page > 1 else "")
+        path = page_path(group, page)
         root = "../" * path.count("/")
         title = _title(group)
         crumbs = [] if kind == "dataset" else [(KINDS[kind][2], f"{KINDS[kind][1]}/")]

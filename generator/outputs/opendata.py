@@ -314,9 +314,10 @@ def changes_csv(changes: list[dict]) -> bytes:
 
 def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Provenance], as_of: date,
                     previous: Path | None, target: Path, site_name: str,
-                    published: dict[str, pa.Table] | None = None) -> OpenData:
-    """Write ``target`` (the site's ``data/`` folder): earlier releases copied forward, a new
-    release if anything changed, ``latest/``, ``releases/index.json`` and the catalog."""
+                    published: dict[str, pa.Table] | None = None, link_earlier: bool = False) -> OpenData:
+    """Write ``target`` (the site's ``data/`` folder): earlier releases copied forward (or, for
+    an incremental build that leaves them where they are, linked), a new release if anything
+    changed, ``latest/``, ``releases/index.json`` and the catalog."""
     earlier = _previous_releases(previous)
     if earlier and as_of.isoformat() < earlier[-1].date:
         raise BuildError(f"发布日期 {as_of.isoformat()} 早于已发布的最新版本 {earlier[-1].version}：版本只能向前。"
@@ -324,7 +325,10 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
     releases_dir = target / "releases"
     releases_dir.mkdir(parents=True, exist_ok=True)
     for release in earlier:
-        shutil.copytree(previous / "releases" / release.version, releases_dir / release.version)
+        if link_earlier:
+            (releases_dir / release.version).symlink_to((previous / "releases" / release.version).resolve(), True)
+        else:
+            shutil.copytree(previous / "releases" / release.version, releases_dir / release.version)
     current = published if published is not None else {name: published_table(d) for name, d in decisions.items()}
     before = {name: (read_release_table(previous / "releases" / earlier[-1].version / f"{name}.parquet") if earlier
                      else None) for name in decisions}

@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from markupsafe import Markup, escape
 
+from ..incremental import group_digests, row_digests
 from .disclosures import Disclosures
 from .opendata import public_columns
 from .render import Writer, run_parallel, shared
@@ -57,14 +57,30 @@ SECTIONS = (
 
 @dataclass
 class SubjectPagesResult:
-    subjects: int
+    subjects: int  # pages written (all of them, or in an incremental build the changed ones)
     records: int
     lastmod: list[tuple[str, str]]  # (page path, the newest record's date), for the sitemaps
 
 
-def write_subject_pages(disclosures: Disclosures, writer: Writer, env, as_of: date, version: str,
-                        region_name: Callable[[str], str]) -> SubjectPagesResult:
-    """Write every subject's page and JSON, in parallel; subjects are independent."""
+@dataclass
+class SubjectIndex:
+    """Every subject with a page and where its records are: subject ``s`` has the records at
+    positions ``bounds[s]:bounds[s + 1]`` of ``ds`` (dataset number) and ``rows`` (row in that
+    dataset's table)."""
+
+    names: list[str]
+    ids: np.ndarray  # page id per subject, sorted
+    ds: np.ndarray
+    rows: np.ndarray
+    bounds: np.ndarray
+    lastmod: list[tuple[str, str]]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def subject_index(disclosures: Disclosures) -> SubjectIndex:
+    """Group the published records by subject page id (persons and invalid codes have none)."""
     names = list(disclosures.by_dataset)
     page_id_parts, ds_parts, row_parts, date_parts = [], [], [], []
     for i, name in enumerate(names):
@@ -83,32 +99,56 @@ def write_subject_pages(disclosures: Disclosures, writer: Writer, env, as_of: da
     ds = np.concatenate(ds_parts)[order] if ds_parts else np.zeros(0, np.int8)
     rows = np.concatenate(row_parts)[order] if row_parts else np.zeros(0, np.int64)
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if len(sorted_ids) else np.zeros(0, np.int64)
-    bounds = np.r_[starts, len(sorted_ids)]
     newest = np.maximum.reduceat(np.concatenate(date_parts)[order], starts) if len(starts) else np.zeros(0, "datetime64[D]")
-    lastmod = list(zip((f"subjects/{p}/" for p in sorted_ids[starts].tolist()), np.datetime_as_string(newest).tolist(), strict=True))
+    ids = sorted_ids[starts]
+    lastmod = list(zip((f"subjects/{p}/" for p in ids.tolist()), np.datetime_as_string(newest).tolist(), strict=True))
+    return SubjectIndex(names, ids, ds, rows, np.r_[starts, len(sorted_ids)].astype(np.int64), lastmod)
+
+
+def subject_digests(disclosures: Disclosures, index: SubjectIndex) -> np.ndarray:
+    """A digest per subject of every value its page and JSON are made from."""
+    if not len(index):
+        return np.zeros((0, 2), np.uint64)
+    per_row = np.zeros((len(index.rows), 2), np.uint64)
+    for i, name in enumerate(index.names):
+        where = np.flatnonzero(index.ds == i)
+        if len(where):
+            table = disclosures.by_dataset[name].table.take(pa.array(index.rows[where]))
+            per_row[where] = row_digests(table.append_column("_dataset", pa.array([name] * table.num_rows, pa.string())))
+    return group_digests(per_row, index.bounds[:-1], len(index.rows))
+
+
+def write_subject_pages(disclosures: Disclosures, writer: Writer, env, region_name: Callable[[str], str],
+                        index: SubjectIndex | None = None, only: np.ndarray | None = None) -> SubjectPagesResult:
+    """Write the subjects' pages and JSON (all, or those where ``only`` is true), in parallel;
+    subjects are independent."""
+    index = index if index is not None else subject_index(disclosures)
+    chosen = np.arange(len(index)) if only is None else np.flatnonzero(only)
     (writer.site / "api" / "subjects").mkdir(parents=True, exist_ok=True)
-    state = {"disclosures": disclosures, "names": names, "ds": ds, "rows": rows, "bounds": bounds, "writer": writer,
-             "template": env.get_template("pages/subject.html"), "as_of": as_of.isoformat(), "version": version,
-             "region_name": region_name}
-    written = run_parallel(_write_range, len(starts), state, chunk=2000)
-    return SubjectPagesResult(written, len(rows), lastmod)
+    state = {"disclosures": disclosures, "index": index, "chosen": chosen, "writer": writer,
+             "template": env.get_template("pages/subject.html"), "region_name": region_name}
+    written = run_parallel(_write_range, len(chosen), state, chunk=2000)
+    return SubjectPagesResult(written, len(index.rows), index.lastmod)
 
 
 def _write_range(span: tuple[int, int]) -> int:
     w = shared()
-    bounds, ds, rows = w["bounds"], w["ds"], w["rows"]
-    lo, hi = int(bounds[span[0]]), int(bounds[span[1]])
-    records = _records(w["disclosures"], w["names"], ds[lo:hi], rows[lo:hi])
+    index: SubjectIndex = w["index"]
+    subjects = w["chosen"][span[0]:span[1]]
+    lengths = index.bounds[subjects + 1] - index.bounds[subjects]
+    positions = np.concatenate([np.arange(index.bounds[s], index.bounds[s + 1]) for s in subjects.tolist()]) \
+        if len(subjects) else np.zeros(0, np.int64)
+    records = _records(w["disclosures"], index.names, index.ds[positions], index.rows[positions])
     writer: Writer = w["writer"]
-    for s in range(span[0], span[1]):
-        subject_records = records[bounds[s] - lo:bounds[s + 1] - lo]
+    at = 0
+    for length in lengths.tolist():
+        subject_records = records[at:at + length]
+        at += length
         view = subject_view(subject_records, w["region_name"])
-        body = w["template"].render(root=ROOT, s=view, sections=sections(subject_records), as_of=w["as_of"],
-                                    version=w["version"])
+        body = w["template"].render(root=ROOT, s=view, sections=sections(subject_records))
         writer.page(f"subjects/{view['id']}/", view["name"], body)
-        (writer.site / "api" / "subjects" / f"{view['id']}.json").write_text(
-            api_document(view, subject_records, w["as_of"], w["version"]), encoding="utf-8")
-    return span[1] - span[0]
+        (writer.site / "api" / "subjects" / f"{view['id']}.json").write_text(api_document(view, subject_records), encoding="utf-8")
+    return len(subjects)
 
 
 def _records(disclosures: Disclosures, names: list[str], ds: np.ndarray, rows: np.ndarray) -> list[tuple[str, dict]]:
@@ -190,7 +230,7 @@ def record_view(dataset: str, r: dict) -> dict:
 ROOT = "../../"  # subject pages are two folders below the site root
 
 
-def api_document(view: dict, records: list[tuple[str, dict]], as_of: str, version: str) -> str:
+def api_document(view: dict, records: list[tuple[str, dict]]) -> str:
     """The subject's JSON: the same published records as its page, with the data packages' columns."""
     by_dataset: dict[str, list[dict]] = {}
     for name, r in sorted(records, key=lambda x: (x[0], x[1]["record_id"])):
@@ -198,7 +238,7 @@ def api_document(view: dict, records: list[tuple[str, dict]], as_of: str, versio
     document = {
         "id": view["id"], "name": view["name"], "category": view["category"],
         "region": {"code": view["region"], "name": view["region_name"]} if view["region"] else None,
-        "as_of": as_of, "version": version, "page": f"subjects/{view['id']}/",
+        "page": f"subjects/{view['id']}/",
         "status": [text for _, text in view["badges"]], "records": by_dataset,
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n"

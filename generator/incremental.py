@@ -1,0 +1,314 @@
+"""Incremental builds: re-render only what changed, and put the changes in place safely.
+
+The site keeps a small state in ``<site>/.gongshi/``: a fingerprint of everything that shapes
+every page (the generator's code, templates, hand-written pages, mkdocs.yml, the disclosure
+policy, the site's address and feed settings, the versions of the libraries that render), and
+for each *unit* — a subject's page and JSON, a listing page, a subject's feeds — a 128-bit digest
+of the values it is rendered from. A build whose fingerprint matches re-renders only units whose
+digest changed, deletes units that no longer exist, and regenerates the small site-wide files
+(hand-written pages, indexes, headline feeds, search index, sitemaps, the new data release).
+Anything else — no state, a changed fingerprint, ``--full``, another ``--previous`` — is a full
+build, swapped in whole. Both produce the same bytes (the tests compare them).
+
+Changes go into a staging folder beside the site. When everything is rendered and checked,
+:func:`commit` writes a journal, moves the staged files into place and deletes what is gone; if
+the process dies part-way, the next build (or :func:`recover`) finishes the journal first, so
+the site is never left half old and half new for longer than the moves take, and never lost.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.feather as feather
+
+STATE = ".gongshi"  # inside the site; hidden, never published (see the publishing guide)
+JOURNAL = "commit.json"
+FORMAT = 1
+# the code and inputs that shape every page: any change makes the next build a full one
+SHAPING = ("templates", "site_src", "mkdocs.yml")  # and the generator's own code
+LIBRARIES = ("mkdocs", "mkdocs-material", "jinja2", "feedgen", "pyarrow", "pandas", "markupsafe")
+ENVIRONMENT = ("GONGSHI_SITE_URL", "GONGSHI_TAG_AUTHORITY")
+_KEYS = ("gongshi-units-a1", "gongshi-units-b2")  # two independent 64-bit hashes: a 128-bit digest
+
+
+def fingerprint(project: Path, extra: dict | None = None) -> str:
+    """A hash of the generator's code, templates, hand-written pages and settings."""
+    h = hashlib.sha256(f"format {FORMAT}\n{_code()}\n".encode())
+    for top in SHAPING:
+        _hash_files(h, project, project / top)
+    h.update(json.dumps(extra or {}, sort_keys=True, ensure_ascii=False).encode())
+    for name in ENVIRONMENT:
+        h.update(f"{name}={os.environ.get(name, '')}\n".encode())
+    return h.hexdigest()
+
+
+@functools.cache
+def _code() -> str:
+    """The running generator's own code and the versions of the libraries that render: read
+    once per process, so it describes the code that is running."""
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    _hash_files(h, package.parent, package)
+    for name in LIBRARIES:
+        try:
+            h.update(f"{name}={metadata.version(name)}\n".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{name}=-\n".encode())
+    return h.hexdigest()
+
+
+def _hash_files(h, root: Path, base: Path) -> None:
+    files = sorted(p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if base.is_dir() else [base]
+    for path in files:
+        if path.is_file():
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+
+
+# ---------------------------------------------------------------------------------------------
+# Digests
+
+
+def row_digests(table: pa.Table, columns: list[str] | None = None) -> np.ndarray:
+    """A 128-bit digest of each row's values (as two uint64 columns, shape (rows, 2))."""
+    names = columns or table.column_names
+    if not table.num_rows:
+        return np.zeros((0, 2), np.uint64)
+    cells = [pc.cast(table[c], pa.string()) for c in names]
+    joined = pc.binary_join_element_wise(*cells, "\x1f", null_handling="replace", null_replacement="\x00")
+    return text_digests(joined.to_pandas() if hasattr(joined, "to_pandas") else pd.Series(joined))
+
+
+def text_digests(values) -> np.ndarray:
+    """A 128-bit digest of each string."""
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    if not len(series):
+        return np.zeros((0, 2), np.uint64)
+    return np.column_stack([pd.util.hash_pandas_object(series, index=False, hash_key=k).to_numpy() for k in _KEYS])
+
+
+def group_digests(rows: np.ndarray, starts: np.ndarray, total: int) -> np.ndarray:
+    """Per group the wrapping sum of its rows' digests (groups are ``rows[starts[i]:starts[i+1]]``,
+    ``total`` rows in all; a group's digest does not depend on its rows' order)."""
+    if not len(starts):
+        return np.zeros((0, 2), np.uint64)
+    out = np.add.reduceat(rows, starts, axis=0) if total else np.zeros((len(starts), 2), np.uint64)
+    empty = np.r_[starts[1:], total] == starts
+    out[empty] = 0
+    return out
+
+
+@dataclass
+class Units:
+    """One kind of unit: keys and their digests."""
+
+    keys: np.ndarray  # object array of str
+    digests: np.ndarray  # (n, 2) uint64
+
+    def table(self) -> pa.Table:
+        return pa.table({"key": pa.array(self.keys.tolist(), pa.string()),
+                         "a": pa.array(self.digests[:, 0], pa.uint64()), "b": pa.array(self.digests[:, 1], pa.uint64())})
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> Units:
+        keys = np.asarray(table["key"].to_pylist(), dtype=object)
+        return cls(keys, np.column_stack([table["a"].to_numpy(), table["b"].to_numpy()]).astype(np.uint64))
+
+    def changed(self, before: Units | None) -> np.ndarray:
+        """Which of these units must be rendered: new, or digest differs from ``before``."""
+        if before is None:
+            return np.ones(len(self.keys), bool)
+        where = pd.Index(before.keys).get_indexer(self.keys)
+        found = where >= 0
+        same = np.zeros(len(self.keys), bool)
+        same[found] = (before.digests[where[found]] == self.digests[found]).all(axis=1)
+        return ~same
+
+    def gone(self, before: Units | None) -> list[str]:
+        """Keys of ``before`` that are no longer units."""
+        if before is None or not len(before.keys):
+            return []
+        where = pd.Index(self.keys).get_indexer(before.keys) if len(self.keys) else np.full(len(before.keys), -1)
+        return before.keys[where < 0].tolist()
+
+
+@dataclass
+class State:
+    """What the last build left: its fingerprint, its units and the site-wide files it wrote."""
+
+    fingerprint: str
+    units: dict[str, Units] = field(default_factory=dict)
+    regenerated: list[str] = field(default_factory=list)  # site-relative files rewritten by every build
+
+    def save(self, site: Path) -> None:
+        folder = site / STATE
+        folder.mkdir(parents=True, exist_ok=True)
+        for kind, units in self.units.items():
+            feather.write_feather(units.table(), folder / f"{kind}.arrow", compression="uncompressed")
+        document = {"format": FORMAT, "fingerprint": self.fingerprint, "units": sorted(self.units),
+                    "regenerated": sorted(self.regenerated)}
+        (folder / "state.json").write_text(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, site: Path) -> State | None:
+        path = site / STATE / "state.json"
+        if not path.is_file():
+            return None
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            if document.get("format") != FORMAT:
+                return None
+            units = {kind: Units.from_table(feather.read_table(site / STATE / f"{kind}.arrow")) for kind in document["units"]}
+        except (OSError, ValueError, KeyError, pa.ArrowInvalid):
+            return None  # unreadable state: the build is a full one
+        return cls(document["fingerprint"], units, document["regenerated"])
+
+
+def site_files(site: Path, skip: set[str]) -> list[str]:
+    """Site-relative paths of the files under ``site``, not descending into the folders in
+    ``skip`` (site-relative), whose own files directly inside are still listed."""
+    found: list[str] = []
+    for folder, dirs, files in os.walk(site):
+        rel = Path(folder).relative_to(site).as_posix()
+        prefix = "" if rel == "." else rel + "/"
+        found.extend(prefix + f for f in files)
+        dirs[:] = sorted(d for d in dirs if (prefix + d) not in skip and not (prefix == "" and d == STATE))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Putting a build in place
+
+
+def commit(staged: Path, out: Path, deletions: list[str]) -> tuple[int, int]:
+    """Move every file under ``staged`` into ``out`` and delete ``deletions`` (site-relative),
+    under a journal that :func:`recover` finishes if this is interrupted. Returns (moved,
+    deleted)."""
+    journal = out / STATE / JOURNAL
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    listing = staged.parent / "deletions.json"
+    listing.write_text(json.dumps(deletions, ensure_ascii=False), encoding="utf-8")
+    _write_atomically(journal, json.dumps({"staged": str(staged), "deletions": str(listing)}, ensure_ascii=False))
+    return _finish(out, staged, deletions)
+
+
+def journal_open(out: Path) -> bool:
+    """A commit into ``out`` started and did not finish."""
+    return (out / STATE / JOURNAL).is_file()
+
+
+def recover(out: Path) -> bool:
+    """Finish a commit that was interrupted, or undo a swap that was; True if there was one."""
+    old = out.with_name(out.name + ".old")
+    if not out.exists() and old.is_dir():
+        old.rename(out)  # died between the two renames of a whole-site swap
+        return True
+    journal = out / STATE / JOURNAL
+    if not journal.is_file():
+        return False
+    entry = json.loads(journal.read_text(encoding="utf-8"))
+    staged = Path(entry["staged"])
+    deletions = json.loads(Path(entry["deletions"]).read_text(encoding="utf-8")) if Path(entry["deletions"]).is_file() else []
+    _finish(out, staged, deletions)
+    shutil.rmtree(staged.parent, ignore_errors=True)
+    return True
+
+
+def _finish(out: Path, staged: Path, deletions: list[str]) -> tuple[int, int]:
+    moved = 0
+    if staged.is_dir():
+        state_dir = staged / STATE
+        for folder, _dirs, files in os.walk(staged, topdown=False):
+            if Path(folder) == state_dir:
+                continue
+            rel = Path(folder).relative_to(staged)
+            target = out / rel
+            target.mkdir(parents=True, exist_ok=True)
+            for name in files:
+                os.replace(Path(folder) / name, target / name)
+                moved += 1
+    deleted = 0
+    for rel in deletions:
+        path = out / rel
+        try:
+            path.unlink()
+            deleted += 1
+        except FileNotFoundError:
+            continue
+        _prune(path.parent, out)
+    # the state last: until it is in place, a rerun sees the old state and re-renders
+    if (staged / STATE).is_dir():
+        for path in (staged / STATE).iterdir():
+            if path.name != JOURNAL:
+                os.replace(path, out / STATE / path.name)
+    (out / STATE / JOURNAL).unlink(missing_ok=True)
+    return moved, deleted
+
+
+def _prune(folder: Path, root: Path) -> None:
+    """Remove ``folder`` and its parents up to ``root`` while they are empty."""
+    while folder != root and root in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+def swap(staged: Path, out: Path) -> None:
+    """Put the complete site ``staged`` at ``out``: one atomic exchange where the system offers
+    it (Linux ``renameat2``), else two renames that :func:`recover` can undo."""
+    if out.exists() and _exchange(staged, out):
+        shutil.rmtree(staged)  # now the old site
+        return
+    old = out.with_name(out.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if out.exists():
+        out.rename(old)
+    staged.rename(out)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+def leftovers(out: Path) -> None:
+    """Remove staging folders of builds that died (the journal's own is kept for recovery)."""
+    for path in out.parent.glob(".gongshi-*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,187 @@
+"""Incremental builds equal full builds byte for byte, and no build ever leaves a broken site.
+
+The demo datasets are built once; then records are added (for a new subject and for existing
+ones), one is corrected, a whole file is withdrawn and the build date moves on so that display
+periods end. The site updated in place by an incremental build must be identical, file for file
+and byte for byte, to a full build of the same input continuing from the same earlier site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from generator import incremental
+from generator.incremental import JOURNAL, STATE, State
+from generator.site import build
+
+from .conftest import Folder, row, uscc
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRST = date(2026, 11, 20)
+LATER = date(2027, 9, 30)  # a year on: many display periods and licences have ended
+NEW_SUBJECT = uscc("91450100MA5K0Q001")
+
+
+def tree(site: Path) -> dict[str, str]:
+    """Every file under ``site`` with the sha256 of its bytes."""
+    return {p.relative_to(site).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(site.rglob("*")) if p.is_file()}
+
+
+def change(datasets: Path) -> None:
+    """Additions, a correction and a withdrawn file."""
+    folder = Folder(datasets)
+    folder.write("penalties", "new-2027.csv", [
+        row("penalties", subject_name="南宁新开户贸易有限公司", subject_uscc=NEW_SUBJECT, decision_doc_no="南市监罚〔2027〕8号",
+            decision_date="2027-09-01"),
+        row("penalties", decision_doc_no="南市监罚〔2027〕9号", decision_date="2027-09-02", fine_amount_wan="1.5",
+            penalty_content="罚款15000元"),
+    ], submitted="2027-09-10T10:00:00+08:00", approved="2027-09-11T10:00:00+08:00")
+    licensing = sorted((datasets / "licensing").glob("*.csv"))[0]
+    raw = licensing.read_bytes()
+    encoding = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else ("utf-8" if _utf8(raw) else "gb18030")
+    text = raw.decode(encoding)
+    assert "有限公司" in text
+    licensing.write_bytes(text.replace("有限公司", "有限责任公司", 1).encode(encoding))
+    withdrawn = sorted((datasets / "blacklist").glob("*-2022-2026.csv"))[0]
+    withdrawn.unlink()
+    withdrawn.with_name(withdrawn.name + ".provenance.yaml").unlink()
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    """The demo built in full on the first day, and a copy of the datasets to change."""
+    base = tmp_path_factory.mktemp("incremental")
+    shutil.copytree(ROOT / "datasets", base / "datasets")
+    site = base / "first"
+    result = build(base / "datasets", site, FIRST)
+    assert not result.work.incremental
+    return base, site
+
+
+def test_incremental_build_equals_full_build_byte_for_byte(first, tmp_path):
+    base, site = first
+    datasets = tmp_path / "datasets"
+    shutil.copytree(base / "datasets", datasets)
+    change(datasets)
+    updated = tmp_path / "updated"
+    shutil.copytree(site, updated, symlinks=True)
+    result = build(datasets, updated, LATER)
+    work = result.work
+    assert work.incremental
+    total = len(result.pages.subjects.lastmod)
+    assert 0 < work.changed("subjects") < total  # only some subjects were rendered again
+    assert work.deleted > 0
+    full = build(datasets, tmp_path / "full", LATER, previous=site, full=True)
+    assert not full.work.incremental
+    assert tree(updated) == tree(tmp_path / "full")
+    assert f"subjects/{NEW_SUBJECT}/index.html" in tree(updated)
+
+
+def test_a_second_build_of_the_same_input_rewrites_no_page(first, tmp_path):
+    base, site = first
+    again = tmp_path / "again"
+    shutil.copytree(site, again)
+    before = tree(again)
+    result = build(base / "datasets", again, FIRST)
+    assert result.work.incremental
+    assert (result.work.changed("subjects"), result.work.changed("listings"), result.work.changed("subject-feeds")) == (0, 0, 0)
+    assert result.work.deleted == 0
+    assert "增量构建：重写主体页面 0 个、列表页 0 个、主体订阅源 0 个" in result.describe()
+    assert tree(again) == before
+
+
+def test_changed_settings_or_full_flag_force_a_full_build(first, tmp_path, monkeypatch):
+    base, site = first
+    copy = tmp_path / "copy"
+    shutil.copytree(site, copy)
+    assert not build(base / "datasets", copy, FIRST, full=True).work.incremental
+    monkeypatch.setenv("GONGSHI_TAG_AUTHORITY", "credit.example.gov.cn,2026")  # every feed entry id changes
+    result = build(base / "datasets", copy, FIRST)
+    assert not result.work.incremental
+    assert "完整构建。" in result.describe()
+    state = State.load(copy)
+    assert state is not None and state.fingerprint != State.load(site).fingerprint
+
+
+def test_a_commit_cut_short_is_finished_by_the_next_run(first, tmp_path, monkeypatch):
+    """The process dies while moving changed files into place: the journal lets the next run
+    finish the job, and the result equals a full build."""
+    base, site = first
+    datasets = tmp_path / "datasets"
+    shutil.copytree(base / "datasets", datasets)
+    change(datasets)
+    updated = tmp_path / "updated"
+    shutil.copytree(site, updated)
+    real_replace = os.replace
+    moves = {"n": 0}
+
+    def dying_replace(src, dst):
+        moves["n"] += 1
+        if moves["n"] == 40:
+            raise KeyboardInterrupt("killed")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(incremental.os, "replace", dying_replace)
+    with pytest.raises(KeyboardInterrupt):
+        build(datasets, updated, LATER)
+    monkeypatch.setattr(incremental.os, "replace", real_replace)
+    assert (updated / STATE / JOURNAL).is_file()  # the journal says what was left to do
+    assert incremental.recover(updated)
+    assert not (updated / STATE / JOURNAL).exists()
+    full = tmp_path / "full"
+    build(datasets, full, LATER, previous=site, full=True)
+    assert tree(updated) == tree(full)
+    assert not list(tmp_path.glob(".gongshi-*"))  # the staging folder went with the journal
+
+
+@pytest.mark.parametrize("mode", ["full", "incremental"])
+def test_killing_a_build_part_way_leaves_the_previous_site(first, tmp_path, mode):
+    """``kill -9`` while the new site is being written: the previous site is untouched, and the
+    next build cleans up and succeeds."""
+    base, site = first
+    out = tmp_path / "site"
+    shutil.copytree(site, out)
+    before = tree(out)
+    datasets = tmp_path / "datasets"
+    shutil.copytree(base / "datasets", datasets)
+    change(datasets)
+    command = [sys.executable, "-c", "from generator.cli import main; main()", "build", "--datasets", str(datasets), "--out", str(out),
+               "--as-of", LATER.isoformat(), *(["--full"] if mode == "full" else [])]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            staging = [p for p in tmp_path.glob(".gongshi-*/site/subjects") if any(p.iterdir())]
+            if staging:
+                break
+            time.sleep(0.005)
+        assert process.poll() is None, "the build ended before it could be interrupted"
+        os.killpg(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert tree(out) == before
+    assert list(tmp_path.glob(".gongshi-*"))  # the dead build's staging folder is still there
+    result = build(datasets, out, LATER)
+    assert result.work.incremental  # the dead build changed nothing, so the site's state still holds
+    assert not list(tmp_path.glob(".gongshi-*"))
+    assert f"subjects/{NEW_SUBJECT}/index.html" in tree(out)
