@@ -52,7 +52,7 @@ def main() -> None:
     try:
         writer = Writer(target, shell, "")
         started = time.perf_counter()
-        result = write_subject_pages(disclosures, writer, environment(ROOT / "templates"), as_of, "bench", region_name)
+        result = write_subject_pages(disclosures, writer, environment(ROOT / "templates"), region_name)
         seconds = time.perf_counter() - started
     finally:
         shutil.rmtree(target, ignore_errors=True)

@@ -31,7 +31,7 @@ from .intake import Intake, run_intake
 from .outputs.disclosures import Disclosures, gather
 from .outputs.feeds import FeedPlan, alternate_head, document_digests, feeds_page_context, plan_feeds, write_feeds
 from .outputs.listings import KINDS, ListingPlan, ListingsResult, plan_listings, write_listings
-from .outputs.opendata import FORMATS, OpenData, build_open_data, catalog, published_table, schema_org
+from .outputs.opendata import FORMATS, OpenData, build_open_data, catalog, link_or_copy, published_table, schema_org
 from .outputs.render import Writer, environment
 from .outputs.search import search_tables, write_search_index
 from .outputs.shell import SHELL_PAGE, Shell, source_page
@@ -146,7 +146,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         write_stamp(staged, as_of, open_data.releases[-1].version)
         write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
         phases.done("sitemaps")
-        shutil.copytree(data, staged / "data", dirs_exist_ok=True, ignore=_linked)
+        shutil.copytree(data, staged / "data", dirs_exist_ok=True, ignore=_linked, copy_function=link_or_copy)
         phases.done("copy data")
         del disclosures, published  # what the pages needed; the scan needs none of it
         check_privacy(staged, intake)

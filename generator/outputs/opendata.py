@@ -23,6 +23,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import date
@@ -328,7 +329,7 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
         if link_earlier:
             (releases_dir / release.version).symlink_to((previous / "releases" / release.version).resolve(), True)
         else:
-            shutil.copytree(previous / "releases" / release.version, releases_dir / release.version)
+            shutil.copytree(previous / "releases" / release.version, releases_dir / release.version, copy_function=link_or_copy)
     current = published if published is not None else {name: published_table(d) for name, d in decisions.items()}
     before = {name: (read_release_table(previous / "releases" / earlier[-1].version / f"{name}.parquet") if earlier
                      else None) for name in decisions}
@@ -340,11 +341,21 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
         result.releases.append(_write_release(releases_dir / version, version, as_of, decisions, current, changes,
                                               provenance, site_name))
     latest = result.releases[-1]
-    shutil.copytree(releases_dir / latest.version, target / "latest")
+    shutil.copytree(releases_dir / latest.version, target / "latest", copy_function=link_or_copy)
     (releases_dir / "index.json").write_text(
         json.dumps({"latest": latest.version, "releases": [r.to_dict() for r in result.releases]}, ensure_ascii=False,
                    indent=1) + "\n", encoding="utf-8")
     return result
+
+
+def link_or_copy(source: str, target: str) -> str:
+    """Files are never changed in place once written, so an identical file (a release copied
+    forward, ``latest/``) can be a second name for the same bytes: no copying on one disk."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+    return target
 
 
 def next_version(as_of: date, earlier: list[Release]) -> str:
