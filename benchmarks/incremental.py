@@ -1,0 +1,108 @@
+"""Benchmark: add records to a large site and rebuild it incrementally.
+
+    python benchmarks/incremental.py                      # 1,000,000 records, then 1,000 more
+    python benchmarks/incremental.py --records 100000 --added 1000
+
+Reuses (or generates) the data of benchmarks/validate.py, then, each step as a whole
+`gongshi build --timings` process into the same site folder:
+1. a full build of the data (the baseline);
+2. a rebuild of the same data (nothing changed: the floor of an incremental build);
+3. a rebuild after ADDED records in new files (`gongshi synth` with another seed), the
+   target: under 15 s and under 5% of the full build;
+4. a full build of the same input into another folder, and a byte-for-byte comparison.
+Prints wall time, peak RSS and the seconds of each step for every run.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from validate import AS_OF, data_arguments, gongshi
+
+RUNNER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+          "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+          "sys.stderr.write(r.stderr); sys.stderr.write(r.stdout); "
+          "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+
+
+def timed_build(datasets: Path, out: Path, *extra: str) -> tuple[float, int, str, dict[str, float]]:
+    """Wall seconds, peak RSS, the build's summary line and its step timings."""
+    done = subprocess.run([sys.executable, "-c", RUNNER, *gongshi(), "build", "--datasets", str(datasets), "--out", str(out),
+                           "--as-of", AS_OF, "--timings", *extra], check=True, capture_output=True, text=True)
+    wall, peak, status = done.stdout.split()
+    if status != "0":
+        raise SystemExit(f"gongshi build failed with exit status {status}:\n{done.stderr}")
+    steps = {}
+    summary = ""
+    for line in done.stderr.splitlines():
+        if " s (peak RSS so far " in line:
+            name, rest = line.rsplit(": ", 1)
+            steps[name] = float(rest.split(" s ")[0])
+        elif line.startswith("已生成网站"):
+            summary = line
+    return float(wall), int(peak) * 1024, summary, steps
+
+
+def linked_datasets(data: Path, target: Path) -> None:
+    """The benchmark data as a datasets folder of symbolic links (nothing copied)."""
+    for folder in sorted(p for p in data.iterdir() if p.is_dir()):
+        (target / folder.name).mkdir(parents=True)
+        for path in folder.iterdir():
+            (target / folder.name / path.name).symlink_to(path.resolve())
+
+
+def add_records(datasets: Path, work: Path, records: int) -> None:
+    added = work / "added"
+    subprocess.run([*gongshi(), "synth", "--records", str(records), "--seed", "20261120", "--out", str(added),
+                    "--as-of", AS_OF], check=True, stdout=subprocess.DEVNULL)
+    for folder in sorted(p for p in added.iterdir() if p.is_dir()):
+        for path in folder.iterdir():
+            shutil.copy(path, datasets / folder.name / f"added-{path.name}")
+
+
+def report(label: str, wall: float, peak: int, summary: str, steps: dict[str, float]) -> None:
+    work = re.search(r"(完整构建。|增量构建：[^。]*。)", summary)
+    print(f"{label}: {wall:.1f} s wall, peak RSS {peak / 1024**2:,.0f} MiB — {work.group(1) if work else summary}")
+    print("  " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in steps.items()))
+
+
+def same_tree(a: Path, b: Path) -> tuple[int, list[str]]:
+    """Files compared and the ones that differ (or exist on one side only)."""
+    files_a = {p.relative_to(a) for p in a.rglob("*") if p.is_file()}
+    files_b = {p.relative_to(b) for p in b.rglob("*") if p.is_file()}
+    differ = sorted(str(p) for p in files_a ^ files_b)
+    differ += [str(p) for p in sorted(files_a & files_b) if not filecmp.cmp(a / p, b / p, shallow=False)]
+    return len(files_a | files_b), differ
+
+
+def main() -> None:
+    args = data_arguments(__doc__, added=1000)
+    with tempfile.TemporaryDirectory(dir=args.data.parent) as tmp:
+        work = Path(tmp)
+        datasets = work / "datasets"
+        linked_datasets(args.data, datasets)
+        site = work / "site"
+        full_wall, *rest = timed_build(datasets, site)
+        report("full build", full_wall, *rest)
+        report("rebuild, nothing changed", *timed_build(datasets, site))
+        add_records(datasets, work, args.added)
+        wall, *rest = timed_build(datasets, site)
+        report(f"rebuild after adding {args.added:,} records", wall, *rest)
+        print(f"incremental / full: {wall / full_wall:.1%} (targets: < 15 s and < 5%)")
+        previous = work / "previous"  # the full build's releases, for the control build to continue from
+        previous.mkdir()
+        shutil.copytree(site / "data", previous / "data", symlinks=True, ignore=shutil.ignore_patterns(f"{AS_OF}.2"))
+        report("full build of the same input", *timed_build(datasets, work / "control", "--full"))
+        compared, differ = same_tree(site, work / "control")
+        print(f"byte-for-byte: {compared:,} files compared, {len(differ)} differ" + (f": {differ[:10]}" if differ else ""))
+
+
+if __name__ == "__main__":
+    main()
