@@ -99,7 +99,7 @@ def main() -> None:
         previous = work / "previous"  # the full build's releases, for the control build to continue from
         previous.mkdir()
         shutil.copytree(site / "data", previous / "data", symlinks=True, ignore=shutil.ignore_patterns(f"{AS_OF}.2"))
-        report("full build of the same input", *timed_build(datasets, work / "control", "--full"))
+        report("full build of the same input", *timed_build(datasets, work / "control", "--full", "--previous", str(previous)))
         compared, differ = same_tree(site, work / "control")
         print(f"byte-for-byte: {compared:,} files compared, {len(differ)} differ" + (f": {differ[:10]}" if differ else ""))
 
