@@ -61,6 +61,28 @@ def scan_site(site_dir: Path) -> None:
     sys.exit(1 if findings else 0)
 
 
+@main.command(name="check")
+@click.argument("site_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--sample", default=200, show_default=True,
+              help="Generated pages whose HTML is validated, chosen by a hash of their path (hand-written pages: all).")
+@click.option("--all-data", is_flag=True, help="Validate every data release in full (default: the latest; the others' descriptors).")
+@click.option("--limit", default=20, show_default=True, help="Problems shown per check (0: all).")
+@click.option("--workers", default=0, help="Processes (default: one per core).")
+def check_site(site_dir: Path, sample: int, all_data: bool, limit: int, workers: int) -> None:
+    """Check a built site before it is deployed: internal links and anchors, the HTML of sampled
+    pages, every feed, the data packages.
+
+    Exits 1 when any check fails.
+    """
+    from .checks import run_checks
+
+    if not (site_dir / "index.html").is_file():
+        fail(GongshiError(f"{site_dir} 中没有 index.html，不是生成的网站。请先运行 gongshi build。"))
+    report = run_checks(site_dir, sample=sample, all_data=all_data, workers=workers or None)
+    click.echo(report.render(limit), nl=False)
+    sys.exit(1 if report.failed else 0)
+
+
 @main.command()
 @click.option("--records", default=2000, show_default=True, help="How many records in all four datasets.")
 @click.option("--seed", default=1, show_default=True, help="Same seed, same files.")
@@ -125,6 +147,34 @@ def serve(datasets_dir: Path, out: Path, as_of: str | None, host: str, port: int
             server.serve_forever()
         except KeyboardInterrupt:
             click.echo("已停止。")
+
+
+@main.command()
+@click.argument("site_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--bucket", required=True, help="Bucket to publish into (S3, OSS, COS, MinIO…).")
+@click.option("--prefix", default="", help="Folder inside the bucket (default: the bucket's root).")
+@click.option("--endpoint-url", help="Endpoint of an S3-compatible service, e.g. https://oss-cn-hangzhou.aliyuncs.com.")
+@click.option("--region", help="Region (default: AWS_REGION / AWS_DEFAULT_REGION or the profile's).")
+@click.option("--dry-run", is_flag=True, help="Show what would be uploaded and deleted; change nothing.")
+@click.option("--workers", default=16, show_default=True, help="Parallel uploads and hashing threads.")
+def publish(site_dir: Path, bucket: str, prefix: str, endpoint_url: str | None, region: str | None, dry_run: bool,
+            workers: int) -> None:
+    """Publish the built site in SITE_DIR to object storage: upload new and changed files (pages
+    last), then delete removed ones. Credentials come from the AWS_* variables or a profile."""
+    from .publish import publish as publish_site
+
+    try:
+        result = publish_site(site_dir, bucket, prefix, endpoint_url, region, dry_run, workers)
+    except GongshiError as exc:
+        fail(exc)
+    for path in result.plan.skipped_links:
+        click.echo(f"跳过符号链接 {path}（指向网站之外或指向文件夹）", err=True)
+    if dry_run:
+        for file, new in result.plan.uploads:
+            click.echo(f"{'新增' if new else '更新'} {file.path}")
+        for path in result.plan.deletions:
+            click.echo(f"删除 {path}")
+    click.echo(result.describe())
 
 
 def _build(datasets_dir: Path, out: Path, as_of: str | None, previous: Path | None = None, full: bool = False):

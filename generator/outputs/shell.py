@@ -80,6 +80,9 @@ class Shell:
         head = head.replace(TITLE_MARK, "{short_title}")
         head = re.sub(r'<link rel="canonical" href="[^"]*">', '<link rel="canonical" href="{canonical}">', head)
         head = head.replace("</head>", "{extra_head}</head>")
+        # the theme's "skip to content" link targets the shell page's own heading: the article instead
+        head = re.sub(r'(<a href=")#[^"]*(" class="md-skip")', r"\1#gs-content\2", head, count=1)
+        head = head.replace('md-typeset">', 'md-typeset" id="gs-content">')  # the <article>, the head's end
         # the theme's inline head script → an external file (CSP); the tabbed-content script is not needed
         head = re.sub(r"<script>__md_scope=.*?</script>", f'<script src="{{root}}{SCOPE_SCRIPT}"></script>', head, flags=re.S)
         tail = re.sub(r"<script>var target=document.getElementById.*?</script>", "", tail, flags=re.S)
