@@ -22,6 +22,7 @@ import ctypes
 import ctypes.util
 import functools
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # an Index is the fastest lookup of one key array in another
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.feather as feather
@@ -42,7 +43,6 @@ FORMAT = 1
 SHAPING = ("templates", "site_src", "mkdocs.yml")  # and the generator's own code
 LIBRARIES = ("mkdocs", "mkdocs-material", "jinja2", "feedgen", "pyarrow", "pandas", "markupsafe")
 ENVIRONMENT = ("GONGSHI_SITE_URL", "GONGSHI_TAG_AUTHORITY")
-_KEYS = ("gongshi-units-a1", "gongshi-units-b2")  # two independent 64-bit hashes: a 128-bit digest
 
 
 def fingerprint(project: Path, extra: dict | None = None) -> str:
@@ -82,22 +82,35 @@ def _hash_files(h, root: Path, base: Path) -> None:
 # Digests
 
 
-def row_digests(table: pa.Table, columns: list[str] | None = None) -> np.ndarray:
-    """A 128-bit digest of each row's values (as two uint64 columns, shape (rows, 2))."""
+def row_digests(table: pa.Table, columns: list[str] | None = None, chunk: int = 65_536) -> np.ndarray:
+    """A 128-bit digest (BLAKE2b) of each row's values, as two uint64 columns, shape (rows, 2).
+    Rows are joined and hashed straight from Arrow's buffers, a slice at a time: no Python
+    string per cell, and memory bounded by the slice."""
     names = columns or table.column_names
-    if not table.num_rows:
-        return np.zeros((0, 2), np.uint64)
-    cells = [pc.cast(table[c], pa.string()) for c in names]
-    joined = pc.binary_join_element_wise(*cells, "\x1f", null_handling="replace", null_replacement="\x00")
-    return text_digests(joined.to_pandas() if hasattr(joined, "to_pandas") else pd.Series(joined))
+    out = np.zeros((table.num_rows, 2), np.uint64)
+    for lo in range(0, table.num_rows, chunk):
+        part = table.slice(lo, chunk)
+        cells = [pc.cast(part[c], pa.string()) for c in names]
+        joined = pc.binary_join_element_wise(*cells, "\x1f", null_handling="replace", null_replacement="\x00")
+        out[lo:lo + part.num_rows] = _digests(joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined)
+    return out
 
 
 def text_digests(values) -> np.ndarray:
     """A 128-bit digest of each string."""
-    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    if not len(series):
+    return _digests(pa.array(list(values), pa.string()))
+
+
+def _digests(values: pa.Array) -> np.ndarray:
+    n = len(values)
+    if not n:
         return np.zeros((0, 2), np.uint64)
-    return np.column_stack([pd.util.hash_pandas_object(series, index=False, hash_key=k).to_numpy() for k in _KEYS])
+    values = values.cast(pa.large_string()) if values.type != pa.large_string() else values
+    offsets = np.frombuffer(values.buffers()[1], np.int64)[values.offset:values.offset + n + 1].tolist()
+    data = memoryview(values.buffers()[2] or b"")
+    blake = hashlib.blake2b
+    digests = b"".join([blake(data[a:b], digest_size=16).digest() for a, b in itertools.pairwise(offsets)])
+    return np.frombuffer(digests, np.uint64).reshape(n, 2).copy()
 
 
 def group_digests(rows: np.ndarray, starts: np.ndarray, total: int) -> np.ndarray:

@@ -42,15 +42,16 @@ class Finding:
         return f"{self.file}: {words[self.kind]} {self.value}"
 
 
-def scan(root: Path, known: Iterable[str] = ()) -> list[Finding]:
+def scan(root: Path, known: Iterable[str] = (), skip: Iterable[str] = ()) -> list[Finding]:
     """Findings in every file under ``root``; ``known`` are ID numbers from the input that must
     never appear (legal representatives', natural persons' in clear).
 
     A site has a million small files, so files are read into batches of about ``PIECE_BYTES``
     and each batch is searched at once; large files are searched in pieces of that size. Large
-    sites are split into contiguous runs of files, one per core."""
+    sites are split into contiguous runs of files, one per core. ``skip``: site-relative folders
+    not to read (copies of files scanned elsewhere)."""
     known = {k.upper() for k in known if len(k) >= 8}
-    files = _files(root)
+    files = _files(root, {os.path.join(str(root), s) for s in skip})
     prefix = len(str(root)) + 1
     parts = workers() if len(files) > PARALLEL_FILES else 1
     if parts == 1:
@@ -94,10 +95,12 @@ def _scan_files(files: list[str], prefix: int, known: set[str]) -> list[Finding]
     return findings
 
 
-def _files(root: Path) -> list[str]:
-    """Every file under ``root``, sorted; os.walk reads each folder once, without a stat per file."""
+def _files(root: Path, skip: set[str] = frozenset()) -> list[str]:
+    """Every file under ``root`` but not under ``skip``, sorted; os.walk reads each folder once,
+    without a stat per file."""
     out = []
-    for folder, _dirs, files in os.walk(root):
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if os.path.join(folder, d) not in skip]
         out += [os.path.join(folder, f) for f in files]
     return sorted(out)
 
