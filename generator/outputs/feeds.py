@@ -536,7 +536,8 @@ def _summaries(dataset: Dataset, table: pa.Table, notes: pa.Array) -> pa.Array:
 
 
 def families(events: pa.Table, history: History, context: Context) -> list[Family]:
-    """Every document: the headline feeds (feedgen), subject feeds and archive pages (fast)."""
+    """Every document: the all-disclosures and dataset feeds (feedgen); authority, region and subject
+    feeds and archive pages (the fast renderer)."""
     n = events.num_rows
     ds = events["ds"].to_numpy()
     kind = events["kind"].to_numpy()
@@ -547,8 +548,10 @@ def families(events: pa.Table, history: History, context: Context) -> list[Famil
                          np.concatenate(rows), np.concatenate([[0], np.cumsum([len(r) for r in rows])]),
                          [True] * len(DATASET_NAMES), "feedgen",
                          totals=[int((ds == i).sum()) for i in range(len(DATASET_NAMES))]))
-    result.append(_grouped("authority", events["authority_key"], kind, events["authority"], "feedgen"))
-    result.append(_grouped("region", events["region"], kind, None, "feedgen", context.region_name))
+    # hundreds of authority and region feeds: the fast renderer (the tests hold it byte for byte
+    # to feedgen's output for every document)
+    result.append(_grouped("authority", events["authority_key"], kind, events["authority"], "fast"))
+    result.append(_grouped("region", events["region"], kind, None, "fast", context.region_name))
     result.append(_grouped("subject", events["page_id"], kind, events["subject"], "fast"))
     buckets = _hash_prefixes(events["record_id"].combine_chunks())
     rel = events["rel"].to_numpy().astype(np.int64)
