@@ -269,10 +269,8 @@ def sitemap_entries(docs: Path, pages: GeneratedPages, as_of: date):
             continue
         yield ("" if path == "index" else (path[:-len("/index")] if path.endswith("/index") else path) + "/"), today
     yield from pages.subjects.lastmod
-    for kind, groups in pages.listings.groups.items():
-        for g in groups:
-            for page in range(1, g.pages + 1):
-                yield g.path + (f"{page}/" if page > 1 else ""), g.lastmod
+    yield from pages.listings.lastmod
+    for kind in pages.listings.groups:
         if kind != "dataset":
             yield KINDS[kind][1] + "/", today
 

@@ -21,7 +21,7 @@ from .conftest import AS_OF
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None and not REQUIRED, reason="chromium is not installed (CI installs it)")
 PAGES = ["", "guide/disclosure/", "data/downloads/", "data/dictionary/", "data/quality/", "guide/submit/", "guide/rules/",
-         "about/", "about/performance/", "guide/repair/", "statistics/", "datasets/penalties/", "datasets/licensing/2/",
+         "about/", "about/performance/", "guide/repair/", "statistics/", "datasets/penalties/", "datasets/licensing/2026-03/",
          "authorities/", "regions/", "months/", "search/"]
 ARTIFACTS = Path(os.environ.get("GONGSHI_ARTIFACTS", Path(__file__).resolve().parent.parent / "test-artifacts")) / "screenshots"
 

@@ -60,8 +60,8 @@ def test_the_demo_site_passes_every_check(site):
     assert re.fullmatch(rf"内部链接：检查 {len(pages):,} 个网页中的 [\d,]+ 个站内链接和锚点，发现 0 处问题。", lines[1]), lines[1]
     assert int(lines[1].split("中的 ")[1].split(" ")[0].replace(",", "")) > 20_000
     assert lines[2:] == [
-        f"网页结构：抽查 {len(pages) - len(generated) + 200} 个网页（手写页面 {len(pages) - len(generated)} 个全部检查，"
-        f"生成页面 {len(generated)} 个中按路径哈希抽取 200 个）的 HTML，发现 0 处问题。",
+        f"网页结构：抽查 {len(pages) - len(generated) + 200:,} 个网页（手写页面 {len(pages) - len(generated):,} 个全部检查，"
+        f"生成页面 {len(generated):,} 个中按路径哈希抽取 200 个）的 HTML，发现 0 处问题。",
         f"订阅源：解析 {len(feeds):,} 个订阅源，发现 0 处问题。",
         "开放数据：检查 2 个数据包的描述文件，完整校验其中 1 个（12 个资源），发现 0 处问题。",
         "全部检查通过。",

@@ -144,24 +144,34 @@ def test_subject_pages_are_small(demo):
     assert sizes[len(sizes) // 2] < 15 * 1024
 
 
-def test_listings_are_newest_first_and_paginated(demo, published):
+def test_listings_show_the_newest_then_every_month_newest_first(demo, published):
+    """A dataset's landing page: its newest 50 records and its months, newest first; each month
+    paginated by 50: together every published record once, newest first."""
     out, _ = demo
-    total = sum(pq.read_metadata(out / "data" / "latest" / "penalties.parquet").num_rows for _ in [0])
-    pages = -(-total // 50)
+    total = pq.read_metadata(out / "data" / "latest" / "penalties.parquet").num_rows
     assert total > 50
+    landing_path = out / "datasets" / "penalties" / "index.html"
+    landing = soup(landing_path)
+    newest = [r.select_one("td").get_text() for r in landing.select("table.gs-table tbody tr")]
+    assert len(newest) == 50 and newest == sorted(newest, reverse=True)
+    assert landing.select_one("table.gs-table caption").get_text() == f"行政处罚：最新 50 条（共 {total} 条），按日期从新到旧"
+    months = [a["href"] for a in landing.select("ul.gs-months a")]
+    assert months and all(re.fullmatch(r"\.\./\.\./datasets/penalties/\d{4}-\d{2}/", m) for m in months)
     dates: list[str] = []
-    path = out / "datasets" / "penalties" / "index.html"
-    for number in range(1, pages + 1):
-        page = soup(path)
-        rows = page.select("table.gs-table tbody tr")
-        assert len(rows) == (50 if number < pages else total - 50 * (pages - 1))
-        dates += [r.select_one("td").get_text() for r in rows]
-        nxt = page.select_one("nav.gs-pages a[rel=next]")
-        if number < pages:
+    for href in months:
+        path = (landing_path.parent / href / "index.html").resolve()
+        while True:
+            page = soup(path)
+            rows = page.select("table.gs-table tbody tr")
+            assert 0 < len(rows) <= 50
+            dates += [r.select_one("td").get_text() for r in rows]
+            assert {d[:7] for d in dates[-len(rows):]} == {href.split("/")[-2]}  # the month's own records
+            nxt = page.select_one("nav.gs-pages a[rel=next]")
+            if nxt is None:
+                break
             path = (path.parent / nxt["href"] / "index.html").resolve()
-        else:
-            assert nxt is None
     assert dates == sorted(dates, reverse=True) and len(dates) == total
+    assert dates[:50] == newest
     for index in ("authorities", "regions", "months"):
         table = soup(out / index / "index.html").select_one("table.gs-table")
         assert table.caption and table.select("th[scope=col]")

@@ -1,23 +1,31 @@
-"""Listings: the published records by dataset, authority, region and month, newest first, 50 to a
-page, and index pages of authorities, regions and months.
+"""Listings: the published records by dataset, authority, region and month, newest first, and
+index pages of authorities, regions and months.
+
+A dataset, authority or region has a landing page with its counts, its newest 50 records and its
+months; each month of it has its own pages, 50 records to a page. Months keep pages stable: a new
+record, a correction or a display period that ends changes the landing page and the pages of one
+month, not every page after it, so an incremental build rewrites a few pages, not thousands.
 
 Every listing is a slice of one table sorted once per kind (key, then newest first), so building
 all of them is a few sorts plus writing pages; pages are written on every core.
 
-    datasets/<dataset>/[<n>/]      authorities/<key>/[<n>/]     authorities/
-    regions/<code>/[<n>/]          months/<YYYY-MM>/[<n>/]      regions/   months/
+    datasets/<dataset>/            datasets/<dataset>/<YYYY-MM>/[<n>/]
+    authorities/<key>/             authorities/<key>/<YYYY-MM>/[<n>/]       authorities/
+    regions/<code>/                regions/<code>/<YYYY-MM>/[<n>/]          regions/
+    months/<YYYY-MM>/[<n>/]                                                 months/
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..incremental import group_digests, row_digests, text_digests
+from ..incremental import row_digests, text_digests
 from ..schema import datasets
 from .disclosures import Disclosures
 from .render import Writer, run_parallel, shared
@@ -30,10 +38,14 @@ KINDS = {
     "region": ("region", "regions", "登记地", "登记地"),
     "month": ("month", "months", "按月浏览", "月份"),
 }
+UNDATED = "undated"  # the month of records without a date
 
 
 @dataclass
 class Group:
+    """A listing: a dataset, authority or region (its landing page), one month of one of them,
+    or a month of everything."""
+
     kind: str
     key: str
     name: str
@@ -41,20 +53,32 @@ class Group:
     end: int
     counts: dict[str, int]
     lastmod: str = ""  # the newest record's date
+    month: str = ""  # a month of a dataset, authority or region
+    parent: Group | None = None
+    months: list[Group] = field(default_factory=list)  # a landing page's months, newest first
+
+    @property
+    def landing(self) -> bool:
+        return self.kind != "month" and not self.month
 
     @property
     def pages(self) -> int:
-        return max(1, -(-(self.end - self.start) // PER_PAGE))
+        return 1 if self.landing else max(1, -(-(self.end - self.start) // PER_PAGE))
 
     @property
     def path(self) -> str:
-        return f"{KINDS[self.kind][1]}/{self.key}/"
+        return f"{KINDS[self.kind][1]}/{self.key}/" + (f"{self.month}/" if self.month else "")
+
+    @property
+    def total(self) -> int:
+        return self.end - self.start
 
 
 @dataclass
 class ListingsResult:
     groups: dict[str, list[Group]]
     pages: int  # listing pages written (all, or in an incremental build the changed ones)
+    lastmod: list[tuple[str, str]]  # (page path, newest record's date) of every listing page, for the sitemaps
 
 
 @dataclass
@@ -63,45 +87,60 @@ class ListingPlan:
 
     listing: pa.Table
     orders: dict[str, np.ndarray]  # per kind, the listing's row numbers in that kind's order (no copies)
-    groups: dict[str, list[Group]]
+    groups: dict[str, list[Group]]  # per kind, the landing groups (months of everything for "month")
     tasks: list[tuple[str, Group, int]]
 
     def paths(self) -> list[str]:
         return [page_path(group, page) for _, group, page in self.tasks]
 
+    def rows(self, group: Group, page: int) -> tuple[int, int]:
+        """The rows of the kind's order a page shows."""
+        lo = group.start + (page - 1) * PER_PAGE
+        return lo, min(lo + PER_PAGE, group.end)
+
     def digests(self) -> np.ndarray:
-        """A digest per page of the rows it shows and what its header and pager say."""
+        """A digest per page of the rows it shows and what its header, months and pager say."""
         rows = row_digests(self.listing)
         out = np.zeros((len(self.tasks), 2), np.uint64)
         for kind in KINDS:
-            picked = [(i, g, page) for i, (k, g, page) in enumerate(self.tasks) if k == kind]
+            picked = [i for i, task in enumerate(self.tasks) if task[0] == kind]
             if not picked:
                 continue
-            order = self.orders[kind]
-            starts = np.array([g.start + (page - 1) * PER_PAGE for _, g, page in picked], np.int64)
-            sort = np.argsort(starts, kind="stable")
-            sums = group_digests(rows[order], starts[sort], len(order))
-            out[np.array([i for i, _, _ in picked])[sort]] = sums
-        meta = [f"{k}|{g.key}|{g.name}|{page}|{g.pages}|{g.end - g.start}|{sorted(g.counts.items())}" for k, g, page in self.tasks]
-        return out + text_digests(meta)
+            ordered = rows[self.orders[kind]]
+            bounds = np.array([self.rows(self.tasks[i][1], self.tasks[i][2]) for i in picked], np.int64)
+            # pages may overlap (a landing page repeats its newest month's first rows): prefix sums
+            sums = np.vstack([np.zeros((1, 2), np.uint64), np.cumsum(ordered, axis=0, dtype=np.uint64)])
+            out[picked] = sums[bounds[:, 1]] - sums[bounds[:, 0]]
+        return out + text_digests([_meta(group, page) for _, group, page in self.tasks])
+
+
+def _meta(group: Group, page: int) -> str:
+    months = [(m.month, m.total) for m in group.months]
+    return f"{group.kind}|{group.key}|{group.name}|{group.month}|{page}|{group.pages}|{group.total}|{sorted(group.counts.items())}|{months}"
 
 
 def plan_listings(disclosures: Disclosures, region_name: Callable[[str], str]) -> ListingPlan:
     listing = disclosures.listing
-    listing = listing.append_column("month", pc.utf8_slice_codeunits(listing["date"], 0, 7))
+    month = pc.utf8_slice_codeunits(listing["date"], 0, 7)
+    listing = listing.append_column("month", pc.if_else(pc.equal(month, ""), UNDATED, month))
     titles = {d.name: d.title for d in datasets()}
     orders: dict[str, np.ndarray] = {}
     groups: dict[str, list[Group]] = {}
     for kind, (column, *_rest) in KINDS.items():
         order = pc.sort_indices(listing, sort_keys=[(column, "ascending"), ("date", "descending"), ("dataset", "ascending"),
                                                     ("record_id", "ascending")])
-        if kind in ("region", "month"):
+        if kind == "region":
             order = order.filter(pc.not_equal(listing[column].take(order), ""))
         orders[kind] = order.to_numpy()
         keyed = pa.table({column: listing[column].take(order), "dataset": listing["dataset"].take(order),
-                          "date": listing["date"].take(order), "authority": listing["authority"].take(order)})
+                          "date": listing["date"].take(order), "authority": listing["authority"].take(order),
+                          "month": listing["month"].take(order)})
         groups[kind] = _groups(kind, keyed, column, titles, region_name)
-    tasks = [(kind, g, page) for kind in KINDS for g in groups[kind] for page in range(1, g.pages + 1)]
+    tasks = []
+    for kind in KINDS:
+        for g in groups[kind]:
+            for listing_group in (g, *g.months):
+                tasks += [(kind, listing_group, page) for page in range(1, listing_group.pages + 1)]
     return ListingPlan(listing, orders, groups, tasks)
 
 
@@ -109,17 +148,22 @@ def write_listings(plan: ListingPlan, writer: Writer, env, only: np.ndarray | No
     """Write the listing pages (all, or those where ``only`` is true) and the index pages."""
     titles = {d.name: d.title for d in datasets()}
     chosen = np.arange(len(plan.tasks)) if only is None else np.flatnonzero(only)
-    state = {"listing": plan.listing, "orders": plan.orders, "tasks": plan.tasks, "chosen": chosen, "writer": writer,
-             "template": env.get_template("pages/listing.html"), "titles": titles}
+    state = {"plan": plan, "chosen": chosen, "writer": writer, "template": env.get_template("pages/listing.html"),
+             "titles": titles}
     pages = run_parallel(_write_pages, len(chosen), state, chunk=500)
     index = env.get_template("pages/index.html")
     for kind in ("authority", "region", "month"):
         _write_index(kind, plan.groups[kind], writer, index, titles)
-    return ListingsResult(plan.groups, pages)
+    lastmod = [(page_path(group, page), group.lastmod) for _, group, page in plan.tasks]
+    return ListingsResult(plan.groups, pages, lastmod)
 
 
 def page_path(group: Group, page: int) -> str:
     return group.path + (f"{page}/" if page > 1 else "")
+
+
+def month_name(month: str) -> str:
+    return "日期不详" if month == UNDATED else f"{month[:4]} 年 {int(month[5:7])} 月"
 
 
 def _groups(kind: str, table: pa.Table, column: str, titles: dict[str, str], region_name: Callable[[str], str]) -> list[Group]:
@@ -131,10 +175,11 @@ def _groups(kind: str, table: pa.Table, column: str, titles: dict[str, str], reg
     dataset = table["dataset"].to_numpy(zero_copy_only=False)
     authority = table["authority"].to_numpy(zero_copy_only=False) if kind == "authority" else None
     dates = table["date"].to_numpy(zero_copy_only=False)
+    months = table["month"].to_numpy(zero_copy_only=False)
+    month_starts = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]) | (months[1:] != months[:-1])])
     out = []
     for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
         key = keys[a]
-        names, counts = np.unique(dataset[a:b], return_counts=True)
         if kind == "dataset":
             name = titles[key]
         elif kind == "authority":
@@ -142,48 +187,65 @@ def _groups(kind: str, table: pa.Table, column: str, titles: dict[str, str], reg
         elif kind == "region":
             name = region_name(key)
         else:
-            name = f"{key[:4]} 年 {int(key[5:7])} 月"
-        out.append(Group(kind, key, name, a, b, dict(zip(names.tolist(), counts.tolist(), strict=True)), dates[a]))
+            name = month_name(key)
+        group = Group(kind, key, name, a, b, _counts(dataset[a:b]), dates[a])
+        if kind != "month":
+            bounds = [*month_starts[np.searchsorted(month_starts, a):np.searchsorted(month_starts, b)].tolist(), b]
+            group.months = [Group(kind, key, name, lo, hi, _counts(dataset[lo:hi]), dates[lo], months[lo], group)
+                            for lo, hi in itertools.pairwise(bounds)]
+        out.append(group)
     if kind == "month":
         out.reverse()  # newest month first in the index
     return out
 
 
+def _counts(values: np.ndarray) -> dict[str, int]:
+    names, counts = np.unique(values, return_counts=True)
+    return dict(zip(names.tolist(), counts.tolist(), strict=True))
+
+
 def _write_pages(span: tuple[int, int]) -> int:
     w = shared()
+    plan: ListingPlan = w["plan"]
     writer: Writer = w["writer"]
     for i in w["chosen"][span[0]:span[1]].tolist():
-        kind, group, page = w["tasks"][i]
-        lo = group.start + (page - 1) * PER_PAGE
-        rows = w["listing"].take(w["orders"][kind][lo:min(lo + PER_PAGE, group.end)]).to_pylist()
+        kind, group, page = plan.tasks[i]
+        lo, hi = plan.rows(group, page)
+        rows = plan.listing.take(plan.orders[kind][lo:hi]).to_pylist()
         for r in rows:
             r["dataset"] = w["titles"][r["dataset"]]
         path = page_path(group, page)
         root = "../" * path.count("/")
         title = _title(group)
         crumbs = [] if kind == "dataset" else [(KINDS[kind][2], f"{KINDS[kind][1]}/")]
+        if group.month:
+            crumbs.append((group.name, group.parent.path))
         counts = [] if kind == "dataset" else [(w["titles"][d], c, "") for d, c in sorted(group.counts.items())]
         feed = {"dataset": f"feeds/datasets/{group.key}.atom", "authority": f"feeds/authorities/{group.key}.atom",
                 "region": f"feeds/regions/{group.key}.atom"}.get(kind, "")
+        months = [(month_name(m.month), m.total, m.path) for m in group.months]
         body = w["template"].render(root=root, title=title, intro=_intro(group), crumbs=crumbs, counts=counts, feed=feed,
-                                    rows=rows, total=group.end - group.start, page=page, pages=group.pages, base=group.path)
+                                    rows=rows, total=group.total, page=page, pages=group.pages, base=group.path,
+                                    landing=group.landing, months=months)
         writer.page(path, title + (f"（第 {page} 页）" if page > 1 else ""), body)
     return span[1] - span[0]
 
 
 def _title(group: Group) -> str:
-    if group.kind == "dataset":
-        return group.name
+    if group.month:
+        return f"{group.name}：{month_name(group.month)}"
     if group.kind == "month":
         return f"{group.name}的公示"
     return group.name
 
 
 def _intro(group: Group) -> str:
+    if group.month:
+        return "这个月作出决定或列入名单、当前仍在公示的记录。"
     return {
-        "dataset": f"当前公示的全部{group.name}记录。",
-        "authority": "该机关作出、当前公示的记录。",
-        "region": "统一社会信用代码（或工商注册号）登记在该地区的主体的当前公示记录。",
+        "dataset": f"当前公示的全部{group.name}记录：最新 {PER_PAGE} 条，以及按月份的全部记录。",
+        "authority": "该机关作出、当前公示的记录：最新的，以及按月份的全部记录。",
+        "region": "统一社会信用代码（或工商注册号）登记在该地区的主体的当前公示记录：最新的，以及按月份的全部记录。",
         "month": "该月作出决定或列入名单、当前仍在公示的记录。",
     }[group.kind]
 
