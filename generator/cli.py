@@ -25,7 +25,9 @@ def main() -> None:
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Also write the report as JSON to this file.")
 @click.option("--as-of", "as_of", metavar="DATE", help=AS_OF_HELP)
 @click.option("--limit", default=20, show_default=True, help="Problems shown per rule (0: all). The JSON has all.")
-def validate(datasets_dir: Path, json_path: Path | None, as_of: str | None, limit: int) -> None:
+@click.option("--cache", "cache_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Keep each file's checked result here; later runs check only new and changed files.")
+def validate(datasets_dir: Path, json_path: Path | None, as_of: str | None, limit: int, cache_dir: Path | None) -> None:
     """Check every file under DATASETS_DIR (default: datasets) and report per file and rule.
 
     Exits 1 when any row is withheld or a file cannot be used.
@@ -34,7 +36,7 @@ def validate(datasets_dir: Path, json_path: Path | None, as_of: str | None, limi
     from .report import render_text, write_json
 
     try:
-        intake = run_intake(datasets_dir, resolve_as_of(as_of), keep_records=False)
+        intake = run_intake(datasets_dir, resolve_as_of(as_of), keep_records=False, cache_dir=cache_dir)
     except GongshiError as exc:
         fail(exc)
     shown = datasets_dir.as_posix()

@@ -27,6 +27,8 @@ _DIGIT_VALUE = np.full(256, -1, dtype=np.int64)
 for _i in range(10):
     _DIGIT_VALUE[ord("0") + _i] = _i
 _DIGIT_VALUE[ord("X")] = 10
+_USCC_VALUE8 = np.where(_USCC_VALUE < 0, 255, _USCC_VALUE).astype(np.uint8)
+_DIGIT_VALUE8 = np.where(_DIGIT_VALUE < 0, 255, _DIGIT_VALUE).astype(np.uint8)
 
 
 def uscc_check_char(first17: str) -> str:
@@ -73,17 +75,22 @@ def ascii_matrix(values: pa.Array, width: int) -> np.ndarray:
 
 def uscc_checksums_ok(matrix: np.ndarray) -> np.ndarray:
     """Vectorised :func:`uscc_checksum_ok` over an (n, 18) byte matrix."""
-    values = _USCC_VALUE[matrix]
-    in_alphabet = (values >= 0).all(axis=1)
-    total = (np.where(values[:, :17] < 0, 0, values[:, :17]) * np.array(USCC_WEIGHTS)).sum(axis=1)
+    values = _USCC_VALUE8[matrix]  # 255 outside the alphabet
+    in_alphabet = values.max(axis=1, initial=0) < 31
+    total = np.zeros(len(matrix), dtype=np.int32)
+    for i, weight in enumerate(USCC_WEIGHTS):  # column by column: small integers, no (n, 17) temporaries
+        column = values[:, i]
+        total += np.where(column < 31, column, 0).astype(np.int32) * weight
     return in_alphabet & (((31 - total % 31) % 31) == values[:, 17])
 
 
 def id_checksums_ok(matrix: np.ndarray) -> np.ndarray:
     """Vectorised :func:`id_checksum_ok` over an (n, 18) byte matrix."""
-    values = _DIGIT_VALUE[matrix]
-    digits = ((values[:, :17] >= 0) & (values[:, :17] <= 9)).all(axis=1)
-    total = (np.clip(values[:, :17], 0, 9) * np.array(ID_WEIGHTS)).sum(axis=1)
+    values = _DIGIT_VALUE8[matrix]  # 0-9 digits, 10 for X, 255 otherwise
+    digits = values[:, :17].max(axis=1, initial=0) <= 9
+    total = np.zeros(len(matrix), dtype=np.int32)
+    for i, weight in enumerate(ID_WEIGHTS):
+        total += np.minimum(values[:, i], 9).astype(np.int32) * weight
     expected = np.frombuffer(ID_CHECK.encode(), dtype=np.uint8)[total % 11]
     return digits & (expected == matrix[:, 17])
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import sys
 from collections.abc import Iterator
@@ -27,7 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .model import Problem, Severity
-from .schema import Dataset, header_key
+from .schema import Dataset
+from .schema import header_key as _header_key
 
 DATA_SUFFIXES = (".csv", ".txt", ".tsv", ".xlsx", ".xlsm")
 SIDECAR_SUFFIX = ".provenance.yaml"
@@ -37,6 +39,12 @@ SMALL_FILE_BYTES = 8 << 20  # smaller files are parsed in one thread: files are 
 HEADER_BYTES = 1 << 16  # the header row is read from the first 64 KiB (longer headers: see header.unrecognised)
 
 csv.field_size_limit(min(sys.maxsize, 1 << 31 - 1))
+
+
+@functools.lru_cache(maxsize=4096)
+def header_key(text: str) -> str:
+    """:func:`generator.schema.header_key`, remembered: a thousand files share a few headers."""
+    return _header_key(text)
 
 
 @dataclass
@@ -211,7 +219,7 @@ def _parse_fast(utf8: bytes, delimiter: str, width: int) -> list[pa.Array] | Non
         return None
     if malformed:
         return None
-    return [result.column(i).combine_chunks() for i in range(width)]
+    return [column.chunk(0) if column.num_chunks == 1 else column.combine_chunks() for column in result.columns]
 
 
 def _parse_tolerant(utf8: bytes, delimiter: str, width: int) -> tuple[list[pa.Array], np.ndarray, np.ndarray]:
@@ -258,7 +266,7 @@ def read_workbook(dataset: Dataset, path: Path, label: str) -> list[RawTable]:
         width = len(header)
         body = rows[start + 1:]
         counts = np.array([_used_width(r) for r in body], dtype=np.int64)
-        columns = [pa.array([_cell_text(r[i]) if i < len(r) else "" for r in body], type=pa.string()) for i in range(width)]
+        columns = _sheet_columns(body, width)
         table.header_cells = width
         if (counts > width).any():
             table.cell_counts = counts
@@ -272,6 +280,24 @@ def read_workbook(dataset: Dataset, path: Path, label: str) -> list[RawTable]:
                 dataset.name, label, None, None, name, "xlsx.sheet_ignored", Severity.WARNING,
                 f"工作表「{name}」没有可识别的表头，未读取。如果其中有数据，请把它移到单独的文件并使用标准表头。"))
     return tables
+
+
+def _sheet_columns(body: list[list], width: int) -> list[pa.Array]:
+    """The first ``width`` columns of a sheet's rows as text, a column at a time: a column of
+    text cells (the usual case) goes to Arrow as it is; others are converted cell by cell."""
+    if not body or not width:
+        return [pa.array([""] * len(body), type=pa.string()) for _ in range(width)]
+    if any(len(r) < width for r in body):
+        body = [r if len(r) >= width else [*r, *([""] * (width - len(r)))] for r in body]
+    columns = []
+    for i, cells in enumerate(zip(*body, strict=False)):
+        if i == width:
+            break
+        if set(map(type, cells)) == {str}:
+            columns.append(pa.array(cells, type=pa.string()))
+        else:
+            columns.append(pa.array([c if type(c) is str else _cell_text(c) for c in cells], type=pa.string()))
+    return columns
 
 
 def _header_row(rows: list[list], lookup: dict) -> int | None:
@@ -311,11 +337,41 @@ def _cell_text(value: object) -> str:
 
 
 def _blank_rows(cells: list[pa.Array]) -> np.ndarray:
-    """Rows in which every cell is empty or white space."""
+    """Rows in which every cell is empty or white space.
+
+    Column by column, and each column only over the rows still blank so far: the first cell of
+    a row almost always has content, so the other columns are rarely looked at."""
     if not cells:
         return np.zeros(0, dtype=bool)
-    joined = pc.binary_join_element_wise(*cells, "") if len(cells) > 1 else cells[0]
-    return pc.equal(pc.utf8_trim_whitespace(joined), "").to_numpy(zero_copy_only=False)
+    candidates = np.flatnonzero(_blank_cells(cells[0]))
+    for column in cells[1:]:
+        if not len(candidates):
+            break
+        candidates = candidates[_blank_cells(column.take(pa.array(candidates)))]
+    blank = np.zeros(len(cells[0]), dtype=bool)
+    blank[candidates] = True
+    return blank
+
+
+def _blank_cells(column: pa.Array) -> np.ndarray:
+    """Which cells are empty or white space only."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if column.type == pa.string() and not column.null_count and len(column):
+        offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset: column.offset + len(column) + 1]
+        empty = offsets[1:] == offsets[:-1]
+        if empty.all():
+            return empty
+        maybe = np.flatnonzero(~empty)
+        data = np.frombuffer(column.buffers()[2], dtype=np.uint8)
+        # a cell that starts with a letter, digit or CJK lead byte is not blank; the rest are trimmed
+        first = data[offsets[:-1][maybe]]
+        unsure = maybe[(first <= 0x20) | (first >= 0x80) & (first < 0xE4) | (first > 0xE9)]
+        if len(unsure):
+            trimmed = pc.utf8_trim_whitespace(column.take(pa.array(unsure)))
+            empty[unsure] = pc.equal(trimmed, "").to_numpy(zero_copy_only=False)
+        return empty
+    return pc.equal(pc.utf8_trim_whitespace(column), "").to_numpy(zero_copy_only=False)
 
 
 def _attach_columns(table: RawTable, header: list[str], cells: list[pa.Array], rows: np.ndarray,

@@ -2,11 +2,18 @@
 
 ``run_intake`` reads like the table of contents of validation::
 
-    for each dataset folder, in groups of consecutive files:
+    for each dataset folder, in units of consecutive files (one worker process each):
         for each file: provenance → read (encoding, cells, header)
-        the group's rows as one batch: normalise → row rules
-    unapproved files withheld; duplicates across the dataset; counts per file
+        the unit's rows as one batch: normalise → row rules → record keys
+        each file's result stored as one Arrow IPC file (its "entry")
+    per dataset, from the entries: unapproved files withheld; duplicates across the dataset;
+    counts per file
     problems sorted, counts reconciled
+
+Everything a file's entry holds depends on that file alone (its bytes, its provenance sidecar,
+the build date and the generator's code), so entries can be kept between runs: with
+``cache_dir``, a file whose entry is there is not read again. Without it the entries go to a
+temporary folder. Either way the main process reads the entries the same way, memory-mapped.
 
 Each row read ends up either published (in ``Intake.records``) or withheld with at least one
 error problem naming it; ``Intake.reconcile()`` checks exactly that.
@@ -14,11 +21,22 @@ error problem naming it; ``Intake.reconcile()`` checks exactly that.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import json
+import multiprocessing
 import os
-from concurrent.futures import ThreadPoolExecutor
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +47,28 @@ from .errors import ConfigError
 from .ingest import RawTable, find_sources, is_companion_file, is_data_file, read_source
 from .model import Problem, Severity, SourceReport
 from .normalize import normalise_table
-from .provenance import Provenance, read_provenance
-from .rules import check_batch
+from .provenance import Provenance, read_provenance, sidecar_path
+from .rules import AS_OF_RULES, check_batch
 from .rules.base import Batch
-from .rules.duplicates import Candidate, find_duplicates
-from .schema import DATASET_NAMES, Dataset, datasets
+from .rules.duplicates import Candidate, find_duplicates, record_keys
+from .schema import DATASET_NAMES, Dataset, datasets, load_dataset
 
 SOURCE_COLUMN = "_source"
 ROW_COLUMN = "_row"
+
+UNIT_BYTES = 16 << 20  # a worker's unit of consecutive files: about 50,000 rows of a typical export
+IN_PROCESS_BYTES = 16 << 20  # less input than this is checked in the calling process
+ENTRY_SUFFIX = ".arrow"
+ENTRY_FORMAT = "gongshi-intake-entry/2"  # change when the entry layout changes
+ENTRY_METADATA = b"gongshi"  # the file's sources, problems and provenance
+ENTRY_VALIDITY = b"gongshi.validity"  # for which build dates the entry holds (read on every cache lookup)
+# entry columns besides the dataset's fields
+SHEET, ROW, ERROR, WARNED, KEY = "_sheet", "_row", "_error", "_warned", "_key"
+_ENTRY_NAME = re.compile(r"([0-9a-f]{40})\.arrow(\.\d+\.tmp)?")  # a cached entry, or one being written
+# the modules (relative to generator/) whose code decides an entry's content: a change to any
+# of them invalidates every cached entry (tests/test_intake_cache.py checks the list is complete)
+FINGERPRINTED = ("__init__.py", "codes.py", "errors.py", "ingest.py", "intake.py", "model.py", "normalize.py",
+                 "provenance.py", "schema.py", "rules/*.py", "schemas/*.json")
 
 
 @dataclass
@@ -84,7 +116,7 @@ class _Source:
 
     report: SourceReport
     provenance: Provenance | None
-    checked: bool  # False when unreadable or empty: no batch holds its rows
+    checked: bool  # False when unreadable or empty: no rows of it were checked
 
 
 @dataclass
@@ -95,35 +127,49 @@ class _Checked:
     problems: list[Problem]
     publishable: np.ndarray
     warned: np.ndarray
-    merged: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # published through another row
 
-    def __post_init__(self) -> None:
-        if len(self.merged) != len(self.publishable):
-            self.merged = np.zeros(len(self.publishable), dtype=bool)
+
+@dataclass(frozen=True)
+class _Unit:
+    """Consecutive data files of one dataset, checked by one worker as one batch."""
+
+    number: int
+    dataset: str
+    root: str
+    labels: tuple[str, ...]  # paths relative to the datasets folder
+    as_of: date
+    store: str
+    caching: bool
 
 
 @dataclass
-class _Group:
-    """What one worker made of a run of consecutive files: read, normalised and checked."""
+class _Entry:
+    """One data file's checked result, as stored: its sources (one per sheet), problems,
+    provenance and rows (normalised fields plus ``_sheet``, ``_row``, ``_error``, ``_warned``,
+    ``_key``)."""
 
+    sources: list[tuple[SourceReport, bool]]
     problems: list[Problem]
-    provenance: list[Provenance]
-    sources: list[_Source]
-    labels: list[str]
-    checked: _Checked | None
+    provenance: Provenance | None
+    table: pa.Table
 
 
-BATCH_BYTES = 32 << 20  # about 100,000 rows of a typical export
-
-
-def run_intake(datasets_dir: Path, as_of: date, keep_records: bool = True, workers: int | None = None) -> Intake:
+def run_intake(datasets_dir: Path, as_of: date, keep_records: bool = True, workers: int | None = None,
+               cache_dir: Path | None = None) -> Intake:
     """Validate every file under ``datasets_dir`` as of the build date ``as_of``.
 
-    Consecutive files are grouped by size (``BATCH_BYTES``); ``workers`` threads (default: one
-    per core, at most two) each read a group and check its rows as one batch. Arrow's kernels
-    release the GIL, so both cores work, and batching makes a thousand small files cost what one
-    large file costs. Results are merged in file order: the outcome does not depend on the
-    thread count or on timing.
+    Consecutive files are grouped by size (``UNIT_BYTES``); ``workers`` processes (default: one
+    per core, at most two; none for less than ``IN_PROCESS_BYTES`` of input or ``workers=1``)
+    each read a unit and check its rows as one batch, so a thousand small files cost what one
+    large file costs. Each file's result is written as an Arrow IPC entry; the cross-file step
+    (duplicates, counts, the published records) reads the entries memory-mapped, in file order:
+    the outcome does not depend on the number of workers or on timing.
+
+    With ``cache_dir``, entries are kept there, named by a hash of the file's bytes, its path,
+    its provenance sidecar and the generator's code; a later run reuses the entry of every
+    unchanged file (for the same build date, or a later one when nothing in the file depends on
+    the date) and checks only the others. Entries the run did not use are removed. One run at a
+    time per ``cache_dir``.
     """
     if not datasets_dir.is_dir():
         raise ConfigError(f"数据集文件夹 {datasets_dir} 不存在。请指定包含 licensing、penalties、redlist、blacklist 的文件夹。")
@@ -132,81 +178,132 @@ def run_intake(datasets_dir: Path, as_of: date, keep_records: bool = True, worke
                           "或先用 gongshi synth --out DIR 生成示例数据。")
     intake = Intake(as_of=as_of)
     intake.problems += _unknown_folders(datasets_dir)
-    with ThreadPoolExecutor(max_workers=workers or min(2, os.cpu_count() or 1)) as pool:
-        for dataset in datasets():
-            sources, checked = _check_dataset(intake, dataset, datasets_dir, pool)
-            _collect_dataset(intake, dataset, sources, checked, keep_records)
+    plans = [(dataset, *_plan(dataset, datasets_dir)) for dataset in datasets()]
+    total = sum(size for _, _, files in plans for _, size in files)
+    with _Store(cache_dir, total) as store, _Runner(workers, total) as runner:
+        pending, count = [], 0
+        for dataset, _, files in plans:
+            units = [_Unit(count + i, dataset.name, str(datasets_dir), tuple(labels), as_of, str(store.path),
+                           store.caching) for i, labels in enumerate(_by_size(files))]
+            count += len(units)
+            pending.append([runner.submit(unit) for unit in units])
+        for (dataset, problems, _), futures in zip(plans, pending, strict=True):
+            intake.problems += problems
+            names = [name for future in futures for name in future.result()]
+            store.used.update(names)
+            _collect_dataset(intake, dataset, [store.load(dataset.name, name) for name in names], keep_records)
     intake.problems.sort(key=_problem_order)
     return intake
 
 
-def _check_dataset(intake: Intake, dataset: Dataset, root: Path, pool: ThreadPoolExecutor
-                   ) -> tuple[list[_Source], list[_Checked]]:
-    """Read and check the dataset's files, a group of consecutive files per task; record the
-    findings in file order."""
-    paths = list(find_sources(root / dataset.name))
-    sources: list[_Source] = []
-    labels: list[str] = []
-    checked: list[_Checked] = []
-    for group in pool.map(partial(_check_group, dataset, root, as_of=intake.as_of), _by_size(paths)):
-        intake.problems += group.problems
-        intake.provenance.update((p.file, p) for p in group.provenance)
-        if group.checked is not None:
-            group.checked.batch.source += len(sources)  # the group's source numbers become the dataset's
-            group.checked.batch.labels = labels
-            checked.append(group.checked)
-        sources += group.sources
-        labels += group.labels
-    return sources, checked
+def _plan(dataset: Dataset, root: Path) -> tuple[list[Problem], list[tuple[str, int]]]:
+    """The dataset's data files (path relative to ``root``, size), and the problems of the
+    files that are not data."""
+    problems = []
+    files = []
+    for path in find_sources(root / dataset.name):
+        label = path.relative_to(root).as_posix()
+        if is_companion_file(path):
+            continue
+        if not is_data_file(path):
+            problems.append(Problem(dataset.name, label, None, None, path.suffix, "file.unsupported", Severity.WARNING,
+                                    f"不支持 {path.suffix or '无扩展名'} 文件，未读取。请另存为 CSV（UTF-8）或 XLSX 后重新提交。"))
+            continue
+        files.append((label, path.stat().st_size))
+    return problems, files
 
 
-def _by_size(paths: list[Path]) -> list[list[Path]]:
-    """Consecutive files in groups of about ``BATCH_BYTES``: small files are checked together."""
-    groups: list[list[Path]] = []
-    size = BATCH_BYTES
-    for path in paths:
-        if size >= BATCH_BYTES:
-            groups.append([])
+def _by_size(files: list[tuple[str, int]]) -> list[list[str]]:
+    """Consecutive files in units of about ``UNIT_BYTES``: small files are checked together."""
+    units: list[list[str]] = []
+    size = UNIT_BYTES
+    for label, file_size in files:
+        if size >= UNIT_BYTES:
+            units.append([])
             size = 0
-        groups[-1].append(path)
-        size += path.stat().st_size
-    return groups
+        units[-1].append(label)
+        size += file_size
+    return units
 
 
-def _check_group(dataset: Dataset, root: Path, paths: list[Path], as_of: date) -> _Group:
-    """Read a run of files and check all their rows as one batch."""
-    group = _Group([], [], [], [], None)
+# ---------------------------------------------------------------------------------------------
+# Workers: read and check a unit of files, store an entry per file
+
+
+def _check_unit(unit: _Unit) -> list[str]:
+    """Check the unit's files (those without a usable cached entry) and store their entries;
+    return each file's entry name, in file order."""
+    dataset = load_dataset(unit.dataset)
+    root, store = Path(unit.root), Path(unit.store)
+    names = []
+    fresh: list[tuple[str, Provenance | None, list[Problem], list[RawTable]]] = []
+    for i, label in enumerate(unit.labels):
+        path = root / label
+        if unit.caching:
+            try:
+                name = entry_key(path, label)
+            except OSError:  # unreadable now: reported by the reader, and never reused
+                name = hashlib.sha256(f"{label}\0{os.getpid()}\0{time.time_ns()}".encode()).hexdigest()[:40]
+            else:
+                if _reusable(store / (name + ENTRY_SUFFIX), unit.as_of):
+                    names.append(name)
+                    continue
+            names.append(name)
+        else:
+            name = f"{unit.number}-{i}"
+            names.append(name)
+        provenance, problems = read_provenance(path, dataset.name, label, unit.as_of)
+        fresh.append((name, provenance, problems, read_source(dataset, path, label)))
+    if fresh:
+        _check_and_store(dataset, fresh, unit.as_of, store)
+    return names
+
+
+def _check_and_store(dataset: Dataset, files: list[tuple[str, Provenance | None, list[Problem], list[RawTable]]],
+                     as_of: date, store: Path) -> None:
+    """Check the rows of several files as one batch, then store each file's part as its entry."""
+    labels: list[str] = []
+    first_source: list[int] = []  # per file: its first source's number in the batch
     parts: list[tuple[int, RawTable]] = []
-    for path in paths:
-        problems, provenance, tables = _read_file(dataset, root, path, as_of)
-        group.problems += problems
-        if provenance is not None:
-            group.provenance.append(provenance)
+    for _, _, _, tables in files:
+        first_source.append(len(labels))
         for raw in tables:
-            group.problems += raw.problems
-            usable = not raw.unreadable and len(raw) > 0
-            group.sources.append(_Source(SourceReport(dataset.name, raw.label, raw.format, raw.encoding,
-                                                      raw.header_style, read=len(raw)), provenance, usable))
-            group.labels.append(raw.label)
-            if usable:
-                parts.append((len(group.sources) - 1, raw))
-    if parts:
-        group.checked = _check_rows(dataset, group.labels, parts, as_of)
-        group.problems += group.checked.problems
-    return group
+            labels.append(raw.label)
+            if _usable(raw):
+                parts.append((len(labels) - 1, raw))
+    checked = _check_rows(dataset, labels, parts, as_of) if parts else None
+    row_problems: dict[str, list[Problem]] = {}
+    if checked is not None:
+        for p in checked.problems:
+            row_problems.setdefault(p.file, []).append(p)
+        keys = record_keys(dataset, checked.batch.columns)
+        row_starts = np.searchsorted(checked.batch.source, np.arange(len(labels) + 1))
+    for k, (name, provenance, problems, tables) in enumerate(files):
+        problems = list(problems)
+        for raw in tables:
+            problems += raw.problems
+        for raw in tables:
+            problems += row_problems.get(raw.label, [])
+        first, after = first_source[k], first_source[k] + len(tables)
+        if checked is not None and row_starts[after] > row_starts[first]:
+            start, stop = int(row_starts[first]), int(row_starts[after])
+            batch = checked.batch
+            columns = {n: batch.columns[n].slice(start, stop - start) for n in dataset.field_names}
+            columns[SHEET] = pa.array(batch.source[start:stop] - first, type=pa.int32())
+            columns[ROW] = pa.array(batch.rows[start:stop], type=pa.int64())
+            columns[ERROR] = pa.array(~checked.publishable[start:stop])
+            columns[WARNED] = pa.array(checked.warned[start:stop])
+            columns[KEY] = keys.slice(start, stop - start)
+            table = pa.table(columns)
+        else:
+            table = _empty_entry_table(dataset)
+        sources = [(SourceReport(dataset.name, raw.label, raw.format, raw.encoding, raw.header_style, read=len(raw)),
+                    _usable(raw)) for raw in tables]
+        _write_entry(store / (name + ENTRY_SUFFIX), _Entry(sources, problems, provenance, table), as_of)
 
 
-def _read_file(dataset: Dataset, root: Path, path: Path, as_of: date
-               ) -> tuple[list[Problem], Provenance | None, list[RawTable]]:
-    """One file: its provenance and its tables (one per workbook sheet), read but not checked."""
-    label = path.relative_to(root).as_posix()
-    if is_companion_file(path):
-        return [], None, []
-    if not is_data_file(path):
-        return [Problem(dataset.name, label, None, None, path.suffix, "file.unsupported", Severity.WARNING,
-                        f"不支持 {path.suffix or '无扩展名'} 文件，未读取。请另存为 CSV（UTF-8）或 XLSX 后重新提交。")], None, []
-    provenance, problems = read_provenance(path, dataset.name, label, as_of)
-    return problems, provenance, read_source(dataset, path, label)
+def _usable(raw: RawTable) -> bool:
+    return not raw.unreadable and len(raw) > 0
 
 
 def _check_rows(dataset: Dataset, labels: list[str], parts: list[tuple[int, RawTable]], as_of: date) -> _Checked:
@@ -232,57 +329,279 @@ def _check_rows(dataset: Dataset, labels: list[str], parts: list[tuple[int, RawT
 
 
 def _blank(length: int) -> pa.Array:
-    return pa.array([""] * length, type=pa.string())
+    """``length`` empty strings (offsets only, no data)."""
+    return pa.Array.from_buffers(pa.string(), length, [None, pa.py_buffer(np.zeros(length + 1, dtype=np.int32)),
+                                                       pa.py_buffer(b"")])
 
 
-def _collect_dataset(intake: Intake, dataset: Dataset, sources: list[_Source], checked: list[_Checked],
-                     keep_records: bool) -> None:
+# ---------------------------------------------------------------------------------------------
+# Entries: one Arrow IPC file per data file
+
+
+def _empty_entry_table(dataset: Dataset) -> pa.Table:
+    columns = {name: pa.array([], type=pa.string()) for name in dataset.field_names}
+    columns[SHEET] = pa.array([], type=pa.int32())
+    columns[ROW] = pa.array([], type=pa.int64())
+    columns[ERROR] = pa.array([], type=pa.bool_())
+    columns[WARNED] = pa.array([], type=pa.bool_())
+    columns[KEY] = pa.array([], type=pa.string())
+    return pa.table(columns)
+
+
+def _write_entry(path: Path, entry: _Entry, as_of: date) -> None:
+    """Write atomically (never over a file another process may have mapped)."""
+    validity = {"format": ENTRY_FORMAT, "as_of": as_of.isoformat(),
+                "as_of_dependent": any(p.rule in AS_OF_RULES for p in entry.problems)}
+    meta = {
+        "sources": [[r.file, r.format, r.encoding, r.header_style, r.read, checked] for r, checked in entry.sources],
+        "problems": [[p.file, p.row, p.field, p.value, p.rule, str(p.severity), p.message] for p in entry.problems],
+        "provenance": entry.provenance.to_dict() if entry.provenance else None,
+    }
+    table = entry.table.replace_schema_metadata({ENTRY_VALIDITY: json.dumps(validity),
+                                                 ENTRY_METADATA: json.dumps(meta, ensure_ascii=False)})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as out:  # one write, not one per buffer
+        out.write(sink.getvalue())
+    os.replace(temporary, path)
+
+
+def _entry_meta(path: Path) -> dict | None:
+    try:
+        with pa.memory_map(str(path)) as source:
+            schema = pa.ipc.open_file(source).schema
+    except (OSError, pa.ArrowException):
+        return None
+    raw = (schema.metadata or {}).get(ENTRY_VALIDITY)
+    return json.loads(raw) if raw else None
+
+
+def _reusable(path: Path, as_of: date) -> bool:
+    """Whether the cached entry holds what checking the file as of ``as_of`` would give: it was
+    made for that date, or for an earlier one and nothing in it depends on the date (no decision
+    after the build date, no birth date, no approval after it: those would stay as they are)."""
+    if not path.is_file():
+        return False
+    meta = _entry_meta(path)
+    if meta is None or meta.get("format") != ENTRY_FORMAT:
+        return False
+    made = date.fromisoformat(meta["as_of"])
+    return made == as_of or (made < as_of and not meta["as_of_dependent"])
+
+
+def _read_entry(path: Path, dataset: str) -> _Entry:
+    """The entry, its rows memory-mapped (nothing is copied until used)."""
+    with pa.memory_map(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        table = reader.read_all()
+    meta = json.loads(table.schema.metadata[ENTRY_METADATA])
+    table = table.replace_schema_metadata(None)
+    problems = [Problem(dataset, f, row, fld, value, rule, Severity(severity), message)
+                for f, row, fld, value, rule, severity, message in meta["problems"]]
+    sources = [(SourceReport(dataset, f, fmt, encoding, style, read=read), checked)
+               for f, fmt, encoding, style, read, checked in meta["sources"]]
+    provenance = Provenance(**meta["provenance"]) if meta["provenance"] else None
+    return _Entry(sources, problems, provenance, table)
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A hash of the code and schemas that decide what an entry holds, and of the libraries'
+    versions (Arrow's Unicode tables, the YAML and XLSX readers)."""
+    import importlib.metadata
+
+    digest = hashlib.sha256(ENTRY_FORMAT.encode())
+    base = Path(__file__).parent
+    for pattern in FINGERPRINTED:
+        for path in sorted(base.glob(pattern)):
+            digest.update(path.relative_to(base).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes() + b"\0")
+    for package in ("pyarrow", "numpy", "pyyaml", "python-calamine"):
+        try:
+            version = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            version = "?"
+        digest.update(f"{package}={version}\0".encode())
+    digest.update(sys.version.encode())
+    return digest.hexdigest()
+
+
+def entry_key(path: Path, label: str) -> str:
+    """The cache name of a data file's entry: its path, bytes and provenance sidecar, and the
+    code that checks it (the build date is checked against the entry, see ``_reusable``)."""
+    digest = hashlib.sha256()
+    sidecar = sidecar_path(path)
+    parts = [code_fingerprint().encode(), label.encode(), path.read_bytes(),
+             sidecar.read_bytes() if sidecar.is_file() else b"\xff(no sidecar)"]
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "little"))
+        digest.update(part)
+    return digest.hexdigest()[:40]
+
+
+class _Store:
+    """Where entries go: the cache folder, or a temporary folder removed afterwards."""
+
+    def __init__(self, cache_dir: Path | None, total_bytes: int) -> None:
+        self.caching = cache_dir is not None
+        self.used: set[str] = set()
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            self.path = cache_dir
+        else:
+            self.path = Path(tempfile.mkdtemp(prefix="gongshi-intake-", dir=_scratch_dir(total_bytes)))
+
+    def load(self, dataset: str, name: str) -> _Entry:
+        path = self.path / (name + ENTRY_SUFFIX)
+        entry = _read_entry(path, dataset)
+        if not self.caching:  # mapped already: the data stays until the last reference goes
+            with contextlib.suppress(OSError):  # (where a mapped file cannot be removed, __exit__ does it)
+                path.unlink()
+        return entry
+
+    def __enter__(self) -> _Store:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if not self.caching:
+            shutil.rmtree(self.path, ignore_errors=True)
+        elif kind is None:  # a complete run: the entries it did not use are stale (other files stay)
+            for path in self.path.iterdir():
+                named = _ENTRY_NAME.fullmatch(path.name)
+                if named and (named.group(2) or named.group(1) not in self.used) and path.is_file():
+                    path.unlink(missing_ok=True)
+
+
+def _scratch_dir(total_bytes: int) -> str | None:
+    """Memory (/dev/shm) for temporary entries when it has ample room; else the usual temp dir."""
+    shm = Path("/dev/shm")
+    try:
+        if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 4 * total_bytes + (256 << 20):
+            return str(shm)
+    except OSError:
+        pass
+    return None
+
+
+class _Runner:
+    """Runs units in worker processes, or in this process when that is not worth it."""
+
+    def __init__(self, workers: int | None, total_bytes: int) -> None:
+        count = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.pool: ProcessPoolExecutor | None = None
+        if count > 1 and (workers is not None or total_bytes >= IN_PROCESS_BYTES):
+            _warm_up()
+            self.pool = ProcessPoolExecutor(max_workers=count, mp_context=_context())
+
+    def submit(self, unit: _Unit):
+        if self.pool is None:
+            return _Later(unit)
+        with warnings.catch_warnings():  # Python 3.12+ warns about fork with threads; Arrow re-creates its pools
+            warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks", category=DeprecationWarning)
+            return self.pool.submit(_check_unit, unit)
+
+    def __enter__(self) -> _Runner:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=kind is not None)
+
+
+class _Later:
+    """A unit run in this process when its result is asked for."""
+
+    def __init__(self, unit: _Unit) -> None:
+        self.unit = unit
+
+    def result(self) -> list[str]:
+        return _check_unit(self.unit)
+
+
+def _warm_up() -> None:
+    """Do once here what every worker would otherwise do for itself (forked workers inherit it):
+    pyarrow imports pandas the first time a compute function gets a Python value, ~0.4 s."""
+    import python_calamine  # noqa: F401
+
+    pa.scalar("")
+
+
+def _context():
+    """fork (instant; Arrow re-creates its thread pools in the child) when this process runs no
+    other Python thread; else a fresh interpreter per worker."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+# ---------------------------------------------------------------------------------------------
+# Across the files of a dataset
+
+
+def _collect_dataset(intake: Intake, dataset: Dataset, entries: list[_Entry], keep_records: bool) -> None:
     """Withhold rows of unapproved files, resolve duplicates across the dataset, count per file
     and keep what is published."""
+    sources: list[_Source] = []
+    labels: list[str] = []
+    tables: list[pa.Table] = []
+    source_parts: list[np.ndarray] = []
+    for entry in entries:
+        first = len(sources)
+        intake.problems += entry.problems
+        if entry.provenance is not None:
+            intake.provenance[entry.provenance.file] = entry.provenance
+        for report, checked in entry.sources:
+            sources.append(_Source(report, entry.provenance, checked))
+            labels.append(report.file)
+        if entry.table.num_rows:
+            tables.append(entry.table)
+            source_parts.append(entry.table.column(SHEET).to_numpy() + first)
+    table = pa.concat_tables(tables) if tables else _empty_entry_table(dataset)
+    source = np.concatenate(source_parts) if source_parts else np.zeros(0, dtype=np.int64)
+    rows = table.column(ROW).to_numpy()
     approved = np.array([s.provenance is not None for s in sources], dtype=bool)
-    for c in checked:
-        c.publishable &= approved[c.batch.source]
+    publishable = ~table.column(ERROR).to_numpy(zero_copy_only=False) & approved[source]
+    warned = table.column(WARNED).to_numpy(zero_copy_only=False).copy()
+    merged = np.zeros(len(rows), dtype=bool)
+    batch = Batch(dataset, labels, source, {name: table.column(name) for name in dataset.field_names}, rows, intake.as_of)
     submitted = [s.provenance.submitted_at if s.provenance else "" for s in sources]
-    problems, superseded, merged = find_duplicates(
-        dataset, [Candidate(c.batch, np.flatnonzero(c.publishable)) for c in checked], submitted)
+    candidate = Candidate(batch, np.flatnonzero(publishable), keys=table.column(KEY))
+    problems, superseded, merges = find_duplicates(dataset, [candidate], submitted)
     intake.problems += problems
-    for i, c in enumerate(checked):
-        if i in superseded:
-            c.publishable[superseded[i]] = False
-        if i in merged:
-            c.warned[merged[i]] = True
-            c.merged[merged[i]] = True
-    withheld = np.zeros(len(sources), dtype=np.int64)
-    warned = np.zeros(len(sources), dtype=np.int64)
-    for c in checked:
-        withheld += np.bincount(c.batch.source[~c.publishable], minlength=len(sources))
-        warned += np.bincount(c.batch.source[c.warned & c.publishable], minlength=len(sources))
+    if 0 in superseded:
+        publishable[superseded[0]] = False
+    if 0 in merges:
+        warned[merges[0]] = True
+        merged[merges[0]] = True
+    withheld = np.bincount(source[~publishable], minlength=len(sources))
+    warnings_ = np.bincount(source[warned & publishable], minlength=len(sources))
     for i, s in enumerate(sources):
         s.report.withheld = int(withheld[i]) if s.checked else s.report.read
-        s.report.warnings = int(warned[i])
+        s.report.warnings = int(warnings_[i])
         intake.sources.append(s.report)
     if keep_records:
-        intake.records[dataset.name] = _published_records(dataset, checked)
+        intake.records[dataset.name] = _published_records(dataset, table, labels, source, rows, publishable & ~merged)
 
 
-def _published_records(dataset: Dataset, checked: list[_Checked]) -> pa.Table:
-    """The rows that may be published, normalised, with their source file and row number."""
-    tables = []
-    for c in checked:
-        keep = c.publishable & ~c.merged
-        if not keep.any():
-            continue
-        mask = pa.array(keep)
-        columns = {name: c.batch.columns[name].filter(mask) for name in dataset.field_names}
-        columns[SOURCE_COLUMN] = pc.take(pa.array(c.batch.labels, type=pa.string()), pa.array(c.batch.source[keep]))
-        columns[ROW_COLUMN] = pa.array(c.batch.rows[keep], type=pa.int64())
-        tables.append(pa.table(columns))
-    if not tables:
-        empty = {name: pa.array([], type=pa.string()) for name in dataset.field_names}
-        empty[SOURCE_COLUMN] = pa.array([], type=pa.string())
-        empty[ROW_COLUMN] = pa.array([], type=pa.int64())
-        return pa.table(empty)
-    return pa.concat_tables(tables)
+def _published_records(dataset: Dataset, table: pa.Table, labels: list[str], source: np.ndarray, rows: np.ndarray,
+                       keep: np.ndarray) -> pa.Table:
+    """The rows that may be published, normalised, with their source file and row number, one
+    chunk per column. (A column made of a single entry may still be that entry's memory map,
+    which stays valid after its file is replaced or removed.)"""
+    fields = table.select(dataset.field_names)
+    parts, start = [], 0
+    for batch in fields.to_batches():  # one per entry; most are kept whole and copied only once, below
+        part = keep[start:start + batch.num_rows]
+        parts.append(batch if part.all() else batch.filter(pa.array(part)))
+        start += batch.num_rows
+    kept = pa.Table.from_batches(parts, schema=fields.schema).combine_chunks()
+    columns = {name: kept.column(name) for name in dataset.field_names}
+    columns[SOURCE_COLUMN] = pc.take(pa.array(labels, type=pa.string()), pa.array(source[keep], type=pa.int64()))
+    columns[ROW_COLUMN] = pa.array(rows[keep], type=pa.int64())
+    return pa.table(columns)
 
 
 def _unknown_folders(root: Path) -> list[Problem]:

@@ -7,6 +7,7 @@ exactly as the department wrote them.
 
 from __future__ import annotations
 
+import unicodedata
 from decimal import Decimal, InvalidOperation
 
 import numpy as np
@@ -21,6 +22,21 @@ TRIM = " \t\r\n\u3000\u00a0\ufeff\u200b"
 CONTROL = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]"
 CATEGORY_SEPARATORS = r"[;,、|/\s]+"  # after NFKC full-width ；，become ; and ,
 _EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
+_RE2_SPACE = np.zeros(256, dtype=bool)
+_RE2_SPACE[[0x09, 0x0A, 0x0C, 0x0D, 0x20]] = True
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+_ISO_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9])
+
+
+def _nfkc_stable(cp: int) -> bool:
+    """An assigned, non-combining character that NFKC leaves as it is (assigned: its
+    normalisation can no longer change in a later Unicode version)."""
+    c = chr(cp)
+    return (unicodedata.category(c) not in ("Cn", "Cs", "Co") and not unicodedata.combining(c)
+            and unicodedata.normalize("NFKC", c) == c)
+
+
+_NFKC_STABLE_3000 = np.array([_nfkc_stable(cp) for cp in range(0x3000, 0x4000)])
 
 
 def normalise_table(dataset: Dataset, columns: dict[str, pa.Array], length: int
@@ -70,21 +86,106 @@ def trim(values: pa.Array) -> pa.Array:
     return values
 
 
+def string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """The offsets (from 0) and the UTF-8 bytes of a string column without nulls, as NumPy views
+    of Arrow's buffers (no copy); None for other columns, which take the general path.
+
+    Byte-level questions (is it all ASCII, does any value start with a space, is it 10 bytes
+    long) are answered here in one vectorised pass, so that Arrow's kernels only run on columns
+    or rows that need them. UTF-8 is self-synchronising, so a byte test never mistakes part of
+    one character for another."""
+    if isinstance(values, pa.ChunkedArray):
+        if values.num_chunks != 1:
+            return None
+        values = values.chunk(0)
+    if values.type != pa.string() or values.null_count:
+        return None
+    n = len(values)
+    buffers = values.buffers()
+    if n == 0 or buffers[1] is None:
+        return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.uint8)
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[values.offset: values.offset + n + 1]
+    if buffers[2] is None:
+        return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.uint8)
+    data = np.frombuffer(buffers[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
+    return offsets - offsets[0], data
+
+
+def is_ascii(values: pa.Array) -> bool:
+    """Whether every value is ASCII (answered from the bytes; True for an empty column)."""
+    found = string_buffers(values)
+    if found is None:
+        return pc.all(pc.string_is_ascii(values)).as_py() is not False
+    data = found[1]
+    return not len(data) or int(data.max()) < 0x80
+
+
+def _in_range(data: np.ndarray, low: int, high: int) -> np.ndarray:
+    """``low <= data <= high`` for bytes, in one subtraction (wrapping) and one comparison."""
+    return (data - np.uint8(low)) <= high - low
+
+
+def _spaces(data: np.ndarray) -> np.ndarray:
+    """Positions of RE2's ``\\s`` bytes (tab, line feed, form feed, carriage return, space)."""
+    if not len(data) or int(data.min()) > 0x20:
+        return np.zeros(0, dtype=np.int64)
+    low = np.flatnonzero(data <= 0x20)
+    return low[_RE2_SPACE[data[low]]]
+
+
+def _rows_holding(offsets: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Which values hold the bytes at ``positions`` (offsets of the data buffer)."""
+    rows = np.zeros(len(offsets) - 1, dtype=bool)
+    rows[np.searchsorted(offsets, positions, side="right") - 1] = True
+    return rows
+
+
+def _on_rows(values: pa.Array, rows: np.ndarray, change, cheap: bool = False) -> pa.Array:
+    """``change`` applied to the values of ``rows`` only (it must keep the others as they are).
+    A ``cheap`` change, or one most rows need, is applied to the whole column instead: merging
+    costs about what a simple kernel costs."""
+    if cheap or rows.mean() > 0.5:
+        return change(values)
+    index = np.arange(len(rows))
+    changed = np.flatnonzero(rows)
+    index[changed] = len(rows) + np.arange(len(changed))
+    return pa.concat_arrays([values, change(values.filter(pa.array(rows)))]).take(pa.array(index))
+
+
 def has_control_bytes(values: pa.Array) -> bool:
     """Whether any value holds a control character, read straight off the data buffer (UTF-8
     never uses bytes below 0x20 or 0x7F inside other characters)."""
-    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    if not len(values) or values.buffers()[2] is None:
+    found = string_buffers(values)
+    if found is None:
+        return bool(pc.any(pc.match_substring_regex(values, pattern=CONTROL)).as_py())
+    data = found[1]
+    if not len(data):
         return False
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset: values.offset + len(values) + 1]
-    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
     control = (data < 0x20) | (data == 0x7F)
     return bool(control.any() and (control & (data != 0x09) & (data != 0x0A) & (data != 0x0D)).any())
 
 
 def nfkc(values: pa.Array) -> pa.Array:
     """Full-width letters, digits and punctuation become half-width (９１４５ → 9145).
-    Only non-ASCII values are touched: ASCII is already in NFKC, and most codes are ASCII."""
+    Only values with characters outside ASCII, the CJK ideographs (U+4000–U+9FFF, lead bytes
+    E4–E9) and the stable characters of U+3000–U+3FFF are touched: the others are already in
+    NFKC, and most values are such."""
+    found = string_buffers(values)
+    if found is not None:
+        offsets, data = found
+        if not len(data) or int(data.max()) < 0x80:
+            return values
+        leads = np.flatnonzero(_in_range(data, 0xC0, 0xE2) | _in_range(data, 0xEA, 0xFF))
+        e3 = np.flatnonzero(data == 0xE3)  # U+3000–U+3FFF: CJK punctuation (〔〕【】、。) is kept as it is
+        if len(e3):
+            low = ((data[np.minimum(e3 + 1, len(data) - 1)].astype(np.int64) & 0x3F) << 6) | (
+                data[np.minimum(e3 + 2, len(data) - 1)] & 0x3F)
+            leads = np.concatenate([leads, e3[~_NFKC_STABLE_3000[low]]])
+        if not len(leads):
+            return values
+        return _on_rows(values, _rows_holding(offsets, leads), lambda v: pc.utf8_normalize(v, form="NFKC"))
+    if is_ascii(values):
+        return values
     non_ascii = pc.invert(pc.string_is_ascii(values))
     if not pc.any(non_ascii).as_py():
         return values
@@ -95,12 +196,38 @@ def nfkc(values: pa.Array) -> pa.Array:
 def code(values: pa.Array) -> pa.Array:
     """Identifiers: half-width, no white space anywhere, upper case."""
     values = nfkc(values)
-    ascii_only = pc.all(pc.string_is_ascii(values)).as_py() is not False
-    if ascii_only:
-        if pc.any(pc.match_substring_regex(values, pattern=r"\s")).as_py():
-            values = pc.replace_substring_regex(values, pattern=r"\s+", replacement="")
-        return pc.ascii_upper(values)
-    return pc.utf8_upper(pc.replace_substring_regex(values, pattern="[\\s\u200b\ufeff]+", replacement=""))
+    found = string_buffers(values)
+    if found is None:
+        if is_ascii(values):
+            if pc.any(pc.match_substring_regex(values, pattern=r"\s")).as_py():
+                values = pc.replace_substring_regex(values, pattern=r"\s+", replacement="")
+            return pc.ascii_upper(values)
+        return pc.utf8_upper(pc.replace_substring_regex(values, pattern="[\\s\u200b\ufeff]+", replacement=""))
+    offsets, data = found
+    if not len(data) or int(data.max()) < 0x80:
+        # RE2's \s: tab, line feed, form feed, carriage return, space
+        spaces = _spaces(data)
+        if len(spaces):
+            values = _on_rows(values, _rows_holding(offsets, spaces),
+                              lambda v: pc.replace_substring_regex(v, pattern=r"\s+", replacement=""))
+            offsets, data = string_buffers(values)
+        if _in_range(data, 0x61, 0x7A).any():
+            values = pc.ascii_upper(values)
+        return values
+    # RE2's \s is ASCII white space; U+200B and U+FEFF start with E2 and EF
+    spaces = np.concatenate([_spaces(data), np.flatnonzero((data == 0xE2) | (data == 0xEF))])
+    if len(spaces):
+        values = _on_rows(values, _rows_holding(offsets, spaces),
+                          lambda v: pc.replace_substring_regex(v, pattern="[\\s\u200b\ufeff]+", replacement=""))
+        found = string_buffers(values)
+        if found is None:
+            return pc.utf8_upper(values)
+        offsets, data = found
+    # nothing from U+3000 to U+9FFF has an upper case: only other letters need utf8_upper
+    cased = np.flatnonzero(_in_range(data, 0x61, 0x7A) | _in_range(data, 0xC0, 0xE2) | _in_range(data, 0xEA, 0xFF))
+    if len(cased):
+        values = _on_rows(values, _rows_holding(offsets, cased), pc.utf8_upper)
+    return values
 
 
 def enum(values: pa.Array, aliases: dict[str, str]) -> pa.Array:
@@ -135,44 +262,213 @@ def dates_with_validity(values: pa.Array, open_end: bool = False) -> tuple[pa.Ar
     2024年3月5日, 20240305, Excel serial numbers (45356), with or without a time of day.
     With ``open_end``, 长期 and its synonyms become 9999-12-31."""
     cleaned = trim(nfkc(values))
-    cleaned = pc.replace_substring_regex(cleaned, pattern=r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$", replacement="")
+    if _contains_byte(cleaned, ord(":")):  # only a value with a time of day can lose one
+        cleaned = pc.replace_substring_regex(cleaned, pattern=r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)$",
+                                             replacement="")
     if open_end:
         cleaned = map_values(cleaned, dict.fromkeys(OPEN_END_WORDS, OPEN_END))
-    iso = parse_dates(cleaned)
+    iso, shaped = _parse(cleaned)
     parsed = ~np.isnat(iso)
-    if not parsed.any():
+    # a real date already written as YYYY-MM-DD is its own ISO text: only the other forms change
+    other = parsed & ~shaped
+    if not other.any():
         return cleaned, parsed
-    as_text = pc.cast(pa.array(iso, type=pa.date32()), pa.string())
-    return pc.if_else(pa.array(parsed), as_text, cleaned), parsed
+    as_text = pc.cast(pa.array(iso[other], type=pa.date32()), pa.string())
+    return pc.replace_with_mask(cleaned, pa.array(other), as_text), parsed
 
 
 def parse_dates(cleaned: pa.Array) -> np.ndarray:
-    """The dates in ``cleaned`` as datetime64[D]; NaT where a value is not a real date.
+    """The dates in ``cleaned`` as datetime64[D]; NaT where a value is not a real date."""
+    return _parse(cleaned)[0]
 
-    ISO dates, the common case, go through Arrow's strptime in one pass; a round trip back to
-    text rejects the dates strptime would roll over (2024-02-30). Only the other values are
-    tried against the other forms."""
+
+def _byte_rows(data: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
+    """The ``width`` bytes from each of ``starts`` as a (len(starts), width) matrix (zeros past
+    the end of the data)."""
+    padded = np.concatenate([data, np.zeros(width, dtype=np.uint8)])
+    return np.lib.stride_tricks.sliding_window_view(padded, width)[starts]
+
+
+def _contains_byte(values: pa.Array, byte: int) -> bool:
+    found = string_buffers(values)
+    if found is None:
+        return True
+    return bool((found[1] == byte).any())
+
+
+def _parse(cleaned: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The dates in ``cleaned`` as datetime64[D] (NaT where a value is not a real date), and
+    which values are shaped YYYY-MM-DD.
+
+    ISO dates, the common case, are read straight off the bytes: ten bytes, digits and two
+    hyphens, a month of 1–12 and a day that month has (2024-02-30 is not a date). Years before
+    1900 go through Arrow's strptime and a round trip back to text, as everything did before.
+    Only the values not shaped YYYY-MM-DD are tried against the other forms."""
     n = len(cleaned)
     iso = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-    shaped = pc.match_substring_regex(cleaned, pattern=r"^\d{4}-\d{2}-\d{2}$")
-    if pc.any(shaped).as_py():
-        parsed = pc.cast(pc.strptime(cleaned, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
-        exact = pc.and_(shaped, pc.equal(pc.cast(parsed, pa.string()), cleaned))
-        exact_np = pc.fill_null(exact, False).to_numpy(zero_copy_only=False)
-        days = pc.fill_null(pc.cast(parsed, pa.int32()), 0).to_numpy(zero_copy_only=False).astype("datetime64[D]")
-        iso[exact_np] = days[exact_np]
-        rest = ~pc.fill_null(shaped, False).to_numpy(zero_copy_only=False) & pc.not_equal(cleaned, "").to_numpy(
-            zero_copy_only=False)
-    else:
-        rest = pc.not_equal(cleaned, "").to_numpy(zero_copy_only=False)
+    found = string_buffers(cleaned)
+    if found is None:
+        return _parse_with_arrow(cleaned.combine_chunks() if isinstance(cleaned, pa.ChunkedArray) else cleaned)
+    offsets, data = found
+    lengths = np.diff(offsets)
+    shaped = np.zeros(n, dtype=bool)
+    ten = np.flatnonzero(lengths == 10)
+    if len(ten):
+        cells = _byte_rows(data, offsets[ten], 10)
+        digits = cells - np.uint8(48)  # wraps below '0': anything but a digit is > 9
+        is_shaped = (digits[:, _ISO_DIGITS] <= 9).all(axis=1) & (cells[:, 4] == 0x2D) & (cells[:, 7] == 0x2D)
+        shaped[ten[is_shaped]] = True
+        digits = digits[is_shaped].astype(np.int32)
+        rows = ten[is_shaped]
+        year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+        month = digits[:, 5] * 10 + digits[:, 6]
+        day = digits[:, 8] * 10 + digits[:, 9]
+        modern = year >= 1900
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        valid_month = (month >= 1) & (month <= 12)
+        last_day = _DAYS_IN_MONTH[np.where(valid_month, month, 0)] + (leap & (month == 2))
+        ok = modern & valid_month & (day >= 1) & (day <= last_day)
+        if ok.any():
+            first = ((year[ok] - 1970) * 12 + (month[ok] - 1)).astype("datetime64[M]").astype("datetime64[D]")
+            iso[rows[ok]] = first + (day[ok] - 1)
+        if not modern.all():
+            early = rows[~modern]
+            iso[early] = _parse_with_arrow(cleaned.take(pa.array(early)))[0]
+    rest = ~shaped & (lengths > 0)
     if rest.any():
         index = np.flatnonzero(rest)
         iso[index] = _parse_other_forms(cleaned.take(pa.array(index)))
-    return iso
+    return iso, shaped
+
+
+def _parse_with_arrow(cleaned: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_parse` through Arrow's strptime (any column, any year)."""
+    n = len(cleaned)
+    iso = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    shaped_arrow = pc.match_substring_regex(cleaned, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    shaped = pc.fill_null(shaped_arrow, False).to_numpy(zero_copy_only=False)
+    if shaped.any():
+        parsed = pc.cast(pc.strptime(cleaned, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
+        exact = pc.and_(shaped_arrow, pc.equal(pc.cast(parsed, pa.string()), cleaned))
+        exact_np = pc.fill_null(exact, False).to_numpy(zero_copy_only=False)
+        days = pc.fill_null(pc.cast(parsed, pa.int32()), 0).to_numpy(zero_copy_only=False).astype("datetime64[D]")
+        iso[exact_np] = days[exact_np]
+    rest = ~shaped & pc.fill_null(pc.not_equal(cleaned, ""), False).to_numpy(zero_copy_only=False)
+    if rest.any():
+        index = np.flatnonzero(rest)
+        iso[index] = _parse_other_forms(cleaned.take(pa.array(index)))
+    return iso, shaped
+
+
+_SEPARATORS = np.zeros(256, dtype=bool)
+_SEPARATORS[[ord("-"), ord("/"), ord(".")]] = True
+_YEAR, _MONTH, _DAY = (tuple("年月日".encode()[i:i + 3]) for i in (0, 3, 6))
+# y{4} sep m{1,2} sep d{1,2} 日?: every layout as (separator 1, month digits, separator 2, day
+# digits, suffix) byte lengths
+_LAYOUTS = [(s1, m, s2, d, suffix) for s1 in (1, 3) for m in (1, 2) for s2 in (1, 3) for d in (1, 2) for suffix in (0, 3)]
+_LONGEST = 17
+_LAYOUTS_BY_SIZE: dict[int, list[tuple[int, int, int, int, int]]] = {}
+for _layout in _LAYOUTS:
+    _LAYOUTS_BY_SIZE.setdefault(4 + sum(_layout), []).append(_layout)
 
 
 def _parse_other_forms(cleaned: pa.Array) -> np.ndarray:
-    """2024/3/5, 2024.3.5, 2024年3月5日, 20240305 and Excel serial numbers."""
+    """2024/3/5, 2024.3.5, 2024年3月5日, 20240305 and Excel serial numbers.
+
+    The forms are read off the bytes, layout by layout (4 digits, a separator of 1 or 3 bytes,
+    1 or 2 digits, …): exactly what the regular expressions of
+    :func:`_parse_other_forms_regex` accept, without running them."""
+    found = string_buffers(cleaned)
+    if found is None:
+        return _parse_other_forms_regex(cleaned)
+    offsets, data = found
+    n = len(offsets) - 1
+    lengths = np.diff(offsets)
+    year = np.zeros(n, dtype=np.int64)
+    month = np.zeros(n, dtype=np.int64)
+    day = np.zeros(n, dtype=np.int64)
+    hit = np.zeros(n, dtype=bool)
+    candidates = np.flatnonzero((lengths >= 8) & (lengths <= _LONGEST))
+    if len(candidates) and len(data):
+        size = lengths[candidates]
+        cells = _byte_rows(data, offsets[candidates], _LONGEST)
+        digits = cells - np.uint8(48)  # wraps below '0': anything but a digit is > 9
+        is_digit = digits <= 9
+        year_digits = is_digit[:, :4].all(axis=1)
+
+        def number(rows: np.ndarray, start: int, width: int) -> np.ndarray:
+            value = np.zeros(len(rows), dtype=np.int64)
+            for k in range(width):
+                value = value * 10 + digits[rows, start + k]
+            return value
+
+        def separator(rows: np.ndarray, start: int, width: int, word: tuple[int, int, int]) -> np.ndarray:
+            if width == 1:
+                return _SEPARATORS[cells[rows, start]]
+            return (cells[rows, start] == word[0]) & (cells[rows, start + 1] == word[1]) & (cells[rows, start + 2] == word[2])
+
+        for total in range(8, _LONGEST + 1):
+            of_size = np.flatnonzero((size == total) & year_digits)
+            if not len(of_size):
+                continue
+            if total == 8:  # 20240305
+                rows = of_size[is_digit[of_size, :8].all(axis=1)]
+                target = candidates[rows]
+                year[target], month[target], day[target] = number(rows, 0, 4), number(rows, 4, 2), number(rows, 6, 2)
+                hit[target] = True
+                of_size = of_size[~hit[candidates[of_size]]]
+            for s1, m, s2, d, suffix in _LAYOUTS_BY_SIZE.get(total, ()):
+                if not len(of_size):
+                    break
+                rows = of_size
+                at = 4
+                ok = separator(rows, at, s1, _YEAR)
+                at += s1
+                ok &= is_digit[rows, at:at + m].all(axis=1)
+                month_at = at
+                at += m
+                ok &= separator(rows, at, s2, _MONTH)
+                at += s2
+                ok &= is_digit[rows, at:at + d].all(axis=1)
+                day_at = at
+                at += d
+                if suffix:
+                    ok &= separator(rows, at, 3, _DAY)
+                rows = rows[ok]
+                target = candidates[rows]
+                year[target], month[target], day[target] = number(rows, 0, 4), number(rows, month_at, m), number(rows, day_at, d)
+                hit[target] = True
+                of_size = of_size[~ok]
+    iso = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    ok = hit & (year >= 1900) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+    if ok.any():
+        first = ((year[ok] - 1970) * 12 + (month[ok] - 1)).astype("datetime64[M]").astype("datetime64[D]")
+        candidate = first + (day[ok] - 1)
+        same_month = candidate.astype("datetime64[M]") == first.astype("datetime64[M]")
+        idx = np.flatnonzero(ok)
+        iso[idx[same_month]] = candidate[same_month]
+    # Excel serial numbers: five digits, perhaps followed by .0, .00, …
+    serial = np.flatnonzero(~hit & (lengths >= 5))
+    if len(serial):
+        starts = offsets[serial]
+        five = np.ones(len(serial), dtype=bool)
+        value = np.zeros(len(serial), dtype=np.int64)
+        for k in range(5):
+            byte = data[starts + k].astype(np.int64)
+            five &= (byte >= 48) & (byte <= 57)
+            value = value * 10 + byte - 48
+        tail = lengths[serial] - 5
+        fraction = five & (tail >= 2) & (data[np.minimum(starts + 5, len(data) - 1)] == 0x2E)
+        if fraction.any():  # then only zeros after the point
+            zeros = np.concatenate([[0], np.cumsum(data != 48)])
+            fraction &= zeros[np.minimum(starts + 5 + tail, len(data))] - zeros[np.minimum(starts + 6, len(data))] == 0
+        is_serial = five & ((tail == 0) | fraction)
+        iso[serial[is_serial]] = _EXCEL_EPOCH + value[is_serial]
+    return iso
+
+
+def _parse_other_forms_regex(cleaned: pa.Array) -> np.ndarray:
+    """:func:`_parse_other_forms` with regular expressions (any column)."""
     n = len(cleaned)
     year = np.zeros(n, dtype=np.int64)
     month = np.zeros(n, dtype=np.int64)
@@ -204,8 +500,8 @@ def _parse_other_forms(cleaned: pa.Array) -> np.ndarray:
 
 def real_iso_dates(values: pa.Array) -> np.ndarray:
     """Which values are real dates written as YYYY-MM-DD (what :func:`dates` produces)."""
-    shaped = pc.match_substring_regex(values, pattern=r"^\d{4}-\d{2}-\d{2}$").to_numpy(zero_copy_only=False)
-    return shaped & ~np.isnat(parse_dates(values))
+    iso, shaped = _parse(values)
+    return shaped & ~np.isnat(iso)
 
 
 def amounts_wan(values: pa.Array) -> pa.Array:

@@ -107,7 +107,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     recover(out)  # a build that died while putting its changes in place is finished first
     leftovers(out)
     phases = Phases()
-    intake = run_intake(datasets_dir, as_of)
+    intake = run_intake(datasets_dir, as_of, cache_dir=intake_cache(out))
     phases.done("intake (read, validate)")
     policy = load_policy(project / POLICY_FILE)
     decisions = decide_all(intake, policy)
@@ -162,6 +162,12 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         if not journal_open(out):  # else the next build finishes putting this one in place
             shutil.rmtree(work, ignore_errors=True)
     return BuildResult(out, intake, decisions, open_data, pages, phases, todo)
+
+
+def intake_cache(out: Path) -> Path:
+    """Where each input file's checked result is kept between builds (``.<site>.intake-cache``
+    beside the site, never inside it: it holds input values, personal data included)."""
+    return out.with_name(f".{out.name}.intake-cache")
 
 
 UNIT_FOLDERS = ("subjects", "api/subjects", "feeds/subjects", *(KINDS[k][1] for k in KINDS))

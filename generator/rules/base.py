@@ -8,7 +8,9 @@ objects, in :func:`generator.rules.check_batch`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -55,7 +57,13 @@ class Batch:
     def empty(self, name: str) -> np.ndarray:
         key = ("empty", name)
         if key not in self._cache:
-            self._cache[key] = pc.equal(self.columns[name], "").to_numpy(zero_copy_only=False)
+            from ..normalize import string_buffers
+
+            found = string_buffers(self.columns[name])
+            if found is not None:  # an empty value is one whose offsets do not move
+                self._cache[key] = np.diff(found[0]) == 0
+            else:
+                self._cache[key] = pc.equal(self.columns[name], "").to_numpy(zero_copy_only=False)
         return self._cache[key]
 
     def present(self, name: str) -> np.ndarray:
@@ -71,8 +79,10 @@ class Batch:
     def matches(self, name: str, pattern: str) -> np.ndarray:
         key = ("match", name, pattern)
         if key not in self._cache:
-            self._cache[key] = pc.match_substring_regex(self.columns[name], pattern=pattern).to_numpy(
-                zero_copy_only=False)
+            fixed = fixed_width_matches(self.columns[name], pattern)
+            if fixed is None:
+                fixed = pc.match_substring_regex(self.columns[name], pattern=pattern).to_numpy(zero_copy_only=False)
+            self._cache[key] = fixed
         return self._cache[key]
 
     def real_date(self, name: str) -> np.ndarray:
@@ -87,6 +97,72 @@ class Batch:
         return pc.utf8_length(self.columns[name]).to_numpy(zero_copy_only=False)
 
 
+_CLASS = re.compile(r"(\[[^\]^\\]+\]|[A-Za-z0-9])(?:\{(\d+)\})?")
+
+
+@functools.lru_cache(maxsize=64)
+def _fixed_width(pattern: str) -> np.ndarray | None:
+    """For a regular expression like ``^[1-9][0-9]{16}[0-9X]$`` (ASCII character classes and
+    letters or digits, with counts, anchored at both ends), a (width, 256) table of the bytes
+    allowed at each position; None for any other pattern."""
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        return None
+    body, position, rows = pattern[1:-1], 0, []
+    while position < len(body):
+        found = _CLASS.match(body, position)
+        if found is None:
+            return None
+        allowed = np.zeros(256, dtype=bool)
+        item = found.group(1)
+        if item.startswith("["):
+            inner, i = item[1:-1], 0
+            while i < len(inner):
+                if i + 2 < len(inner) and inner[i + 1] == "-":
+                    allowed[ord(inner[i]): ord(inner[i + 2]) + 1] = True
+                    i += 3
+                else:
+                    allowed[ord(inner[i])] = True
+                    i += 1
+        else:
+            allowed[ord(item)] = True
+        if allowed[128:].any():
+            return None
+        rows += [allowed] * int(found.group(2) or 1)
+        position = found.end()
+    return np.array(rows) if rows else None
+
+
+def fixed_width_matches(values: pa.Array, pattern: str) -> np.ndarray | None:
+    """``pc.match_substring_regex`` for a fixed-width ASCII pattern, read off the bytes (a
+    value matches when it has exactly that many bytes, each allowed at its position); None when
+    the pattern or the column is of another kind."""
+    table = _fixed_width(pattern)
+    if table is None:
+        return None
+    from ..normalize import string_buffers
+
+    found = string_buffers(values)
+    if found is None:
+        return None
+    offsets, data = found
+    width = len(table)
+    out = np.zeros(len(offsets) - 1, dtype=bool)
+    sized = np.diff(offsets) == width
+    if sized.all() and len(data) == width * len(sized):  # the usual code column: one (n, width) matrix
+        cells = data.reshape(-1, width)
+        rows = slice(None)
+    else:
+        rows = np.flatnonzero(sized)
+        if not len(rows):
+            return out
+        cells = data[offsets[rows][:, None] + np.arange(width)]
+    ok = table[0][cells[:, 0]]
+    for position in range(1, width):
+        ok &= table[position][cells[:, position]]
+    out[rows] = ok
+    return out
+
+
 @dataclass
 class Violation:
     """Rows of a batch that break a rule for one field.
@@ -98,7 +174,17 @@ class Violation:
     field: str | None
     mask: np.ndarray
     message: str
-    values: list[str] | pa.Array | None = None
+    values: list[str] | pa.Array | RowValues | None = None
+
+
+class RowValues:
+    """Values to report made row by row, only for the rows that are reported."""
+
+    def __init__(self, make: Callable[[int], str | None]) -> None:
+        self.make = make
+
+    def __getitem__(self, position: int) -> str | None:
+        return self.make(int(position))
 
 
 class Rule:

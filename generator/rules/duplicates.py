@@ -49,6 +49,7 @@ class Candidate:
 
     batch: Batch
     positions: np.ndarray  # positions in the batch of the rows that may be published
+    keys: pa.Array | pa.ChunkedArray | None = None  # every row's record key, when already known
 
 
 def subject_key(columns: dict[str, pa.Array]) -> pa.Array:
@@ -75,7 +76,8 @@ def find_duplicates(dataset: Dataset, candidates: list[Candidate], submitted: li
 
     ``submitted`` gives each source file's provenance ``submitted_at`` (by the batches' source
     index): the later submission wins."""
-    keys = [record_keys(dataset, c.batch.columns).take(pa.array(c.positions)) for c in candidates]
+    keys = [_combined((c.keys if c.keys is not None else record_keys(dataset, c.batch.columns)).take(pa.array(c.positions)))
+            for c in candidates]
     superseded: dict[int, list[int]] = {}
     merged: dict[int, list[int]] = {}
     problems: list[Problem] = []
@@ -96,13 +98,18 @@ def find_duplicates(dataset: Dataset, candidates: list[Candidate], submitted: li
     return problems, as_arrays(superseded), as_arrays(merged)
 
 
+def _combined(values: pa.Array | pa.ChunkedArray) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks() if values.num_chunks else pa.array([], type=values.type)
+    return values
+
+
 def _repeated(keys: list[pa.Array]) -> pa.Array:
     """Keys that occur more than once across all batches (hashing, no sorting)."""
     if not keys or not sum(len(k) for k in keys):
         return pa.array([], type=pa.string())
-    encoded = pc.dictionary_encode(pa.chunked_array(keys, type=pa.string()).combine_chunks())
-    counts = np.bincount(encoded.indices.to_numpy(zero_copy_only=False), minlength=len(encoded.dictionary))
-    return encoded.dictionary.filter(pa.array(counts > 1))
+    counted = pc.value_counts(pa.chunked_array(keys, type=pa.string()))
+    return counted.field("values").filter(pc.greater(counted.field("counts"), 1))
 
 
 class _Repeat(NamedTuple):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow.compute as pc
 
-from .base import Batch, Rule, Violation
+from .base import Batch, RowValues, Rule, Violation
 
 CATEGORY_FIELD = "subject_category"
 
@@ -22,7 +22,8 @@ class CellCount(Rule):
     def check(self, batch: Batch) -> Iterator[Violation]:
         if batch.bad_shape is None or not batch.bad_shape.any():
             return
-        values = [f"{n} 个单元格，表头有 {h} 列" for n, h in zip(batch.cell_counts, batch.header_cells, strict=True)]
+        counts, header = batch.cell_counts, batch.header_cells
+        values = RowValues(lambda i: f"{counts[i]} 个单元格，表头有 {header[i]} 列")
         yield Violation(None, batch.bad_shape, "该行有 {value}，各列可能错位。"
                         "请检查该行是否有未加引号的逗号或换行，修正后重新导出。", values)
 

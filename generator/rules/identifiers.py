@@ -117,18 +117,33 @@ class ResidentId(Rule):
         if bad_check.any():
             yield Violation(name, bad_check, "「{title}」「{value}」的校验位不符，号码可能录入有误。请核对后更正。",
                             values=_masked(values))
-        birth = pc.utf8_slice_codeunits(values, 6, 14)
         from ..normalize import dates, real_iso_dates
 
+        # only the well-formed resident IDs have a birth date to check
+        index = np.flatnonzero(candidates)
+        birth = pc.utf8_slice_codeunits(values.take(pa.array(index)), 6, 14)
         iso = dates(birth)
         valid = real_iso_dates(iso)
         not_future = pc.less_equal(iso, batch.as_of.isoformat()).to_numpy(zero_copy_only=False)
-        bad_birth = candidates & ~(valid & not_future)
+        bad_birth = np.zeros(len(batch), dtype=bool)
+        bad_birth[index] = ~(valid & not_future)
         if bad_birth.any():
             yield Violation(name, bad_birth, "「{title}」「{value}」中的出生日期不是有效日期。请核对后更正。",
                             values=_masked(values))
 
 
-def _masked(values: pa.Array) -> pa.Array:
+def _masked(values: pa.Array) -> _MaskedValues:
     """Even in the validation report an ID number is not shown in clear (birth date hidden)."""
-    return codes.mask_id_numbers(values)
+    return _MaskedValues(values)
+
+
+class _MaskedValues:
+    """The column's values as :func:`codes.mask_id_numbers` shows them, masked one at a time
+    and only for the rows reported (not the whole column)."""
+
+    def __init__(self, values: pa.Array) -> None:
+        self.values = values
+
+    def __getitem__(self, position: int) -> str | None:
+        value = self.values[int(position)].as_py()
+        return codes.mask_one(value) if value else value
