@@ -439,14 +439,7 @@ def _parse_other_forms(cleaned: pa.Array) -> np.ndarray:
                 year[target], month[target], day[target] = number(rows, 0, 4), number(rows, month_at, m), number(rows, day_at, d)
                 hit[target] = True
                 of_size = of_size[~ok]
-    iso = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-    ok = hit & (year >= 1900) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
-    if ok.any():
-        first = ((year[ok] - 1970) * 12 + (month[ok] - 1)).astype("datetime64[M]").astype("datetime64[D]")
-        candidate = first + (day[ok] - 1)
-        same_month = candidate.astype("datetime64[M]") == first.astype("datetime64[M]")
-        idx = np.flatnonzero(ok)
-        iso[idx[same_month]] = candidate[same_month]
+    iso = _calendar_days(hit, year, month, day)
     # Excel serial numbers: five digits, perhaps followed by .0, .00, …
     serial = np.flatnonzero(~hit & (lengths >= 5))
     if len(serial):
@@ -467,6 +460,19 @@ def _parse_other_forms(cleaned: pa.Array) -> np.ndarray:
     return iso
 
 
+def _calendar_days(found: np.ndarray, year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days for the rows ``found`` whose year, month and day make a real date; NaT elsewhere."""
+    iso = np.full(len(found), np.datetime64("NaT"), dtype="datetime64[D]")
+    ok = found & (year >= 1900) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+    if ok.any():
+        first = ((year[ok] - 1970) * 12 + (month[ok] - 1)).astype("datetime64[M]").astype("datetime64[D]")
+        candidate = first + (day[ok] - 1)
+        same_month = candidate.astype("datetime64[M]") == first.astype("datetime64[M]")
+        idx = np.flatnonzero(ok)
+        iso[idx[same_month]] = candidate[same_month]
+    return iso
+
+
 def _parse_other_forms_regex(cleaned: pa.Array) -> np.ndarray:
     """:func:`_parse_other_forms` with regular expressions (any column)."""
     n = len(cleaned)
@@ -482,14 +488,7 @@ def _parse_other_forms_regex(cleaned: pa.Array) -> np.ndarray:
                 column = pc.cast(pc.fill_null(pc.struct_field(parts, name), "0"), pa.int64()).to_numpy()
                 target[hit] = column[hit]
             found |= hit
-    iso = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
-    ok = found & (year >= 1900) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
-    if ok.any():
-        first = ((year[ok] - 1970) * 12 + (month[ok] - 1)).astype("datetime64[M]").astype("datetime64[D]")
-        candidate = first + (day[ok] - 1)
-        same_month = candidate.astype("datetime64[M]") == first.astype("datetime64[M]")
-        idx = np.flatnonzero(ok)
-        iso[idx[same_month]] = candidate[same_month]
+    iso = _calendar_days(found, year, month, day)
     serial = pc.extract_regex(cleaned, pattern=r"^(?P<n>\d{5})(?:\.0+)?$")
     is_serial = (~np.asarray(pc.is_null(serial).to_numpy(zero_copy_only=False))) & ~found
     if is_serial.any():
