@@ -1,5 +1,8 @@
 """Writing the generator's own pages: Jinja2 bodies inside the theme's shell, on every core.
 
+Pages made by the thousand (subject pages) are filled from stencils (:class:`Stencil`: a template
+macro's markup around its arguments) with Arrow string kernels, and written by :meth:`Writer.pages`.
+
 At a million subjects, writing files (not rendering templates) is the cost, so pages are written
 by worker processes, each over its own slice of the work. Workers are forked after the shared,
 read-only state (the records as Arrow tables, the shell, the templates) is in place and get only
@@ -10,11 +13,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from .shell import Shell
 
@@ -38,6 +46,115 @@ class Writer:
         folder = self.site / path
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "index.html").write_text(html, encoding="utf-8")
+
+    def pages(self, depth: int, paths: Sequence[str], titles: pa.Array, bodies: pa.Array) -> None:
+        """Write many pages ``depth`` folders below the root at once, each byte for byte what
+        :meth:`page` writes: ``titles`` raw text, ``bodies`` rendered (escaped) markup."""
+        shell = Stencil(lambda *slots: self.shell.page(depth, *slots), OPEN, OPEN, OPEN, OPEN, markup=False)
+        canonical = (escape_html(pa.array([f"{self.site_url}/{p}" for p in paths], pa.string())) if self.site_url
+                     else pa.array([""] * len(paths), pa.string()))
+        extra = pa.array([self.extra_head(p) for p in paths], pa.string())
+        html = shell.fill(escape_html(titles), bodies, canonical, extra)
+        write_files([f"{self.site}/{p.rstrip('/')}" for p in paths], "index.html", html)
+
+
+OPEN = object()  # an argument a Stencil leaves open
+_MARK = "\x1a"  # never in markup: a control character nothing writes
+
+
+class Stencil:
+    """A template macro's output around the arguments it is given as :data:`OPEN`: rendered
+    once, then filled for many values at a time with Arrow string kernels (values go in as
+    given: escape them first). The macro must not branch on its open arguments."""
+
+    def __init__(self, macro: Callable[..., str], *args: object, markup: bool = True):
+        marks = iter(range(len(args)))
+        kind = Markup if markup else str  # plain text for code that is not a template's
+        text = str(macro(*(kind(f"{_MARK}{next(marks)}{_MARK}") if a is OPEN else a for a in args)))
+        pieces = re.split(f"{_MARK}(\\d+){_MARK}", text)
+        self.texts: list[str] = pieces[0::2]
+        self.slots: list[int] = [int(n) for n in pieces[1::2]]
+        if any(_MARK in t for t in self.texts):
+            raise ValueError("a stencil's markup holds its own placeholder")
+
+    def fill(self, *values: pa.Array | str) -> pa.Array:
+        """The markup with the open arguments, in order, replaced by ``values`` element-wise."""
+        parts: list[pa.Array | pa.Scalar] = []
+        for i, text in enumerate(self.texts):
+            if text:
+                parts.append(pa.scalar(text, pa.string()))
+            if i < len(self.slots):
+                value = values[self.slots[i]]
+                parts.append(pa.scalar(value, pa.string()) if isinstance(value, str) else value)
+        return join(*parts)
+
+
+def join(*parts: pa.Array | pa.Scalar | str) -> pa.Array:
+    """Strings and string arrays concatenated element-wise."""
+    pieces = [pa.scalar(p, pa.string()) if isinstance(p, str) else p for p in parts]
+    if not any(isinstance(p, pa.Array | pa.ChunkedArray) for p in pieces):
+        raise ValueError("join needs at least one array")
+    return pc.binary_join_element_wise(*pieces, pa.scalar("", pa.string()))
+
+
+_HTML = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&#34;"), ("'", "&#39;"))  # as markupsafe.escape
+
+
+def escape_html(values: pa.Array) -> pa.Array:
+    """``markupsafe.escape`` of every string (text and attribute values alike)."""
+    if holds(values, b"&<>\"'"):
+        for raw, entity in _HTML:
+            values = pc.replace_substring(values, raw, entity)
+    return values
+
+
+def holds(values: pa.Array, characters: bytes) -> bool:
+    """Whether any string holds one of these ASCII ``characters`` (read off the UTF-8 bytes)."""
+    data = _data(values)
+    if not len(data):
+        return False
+    if len(characters) == max(characters) - min(characters) + 1 == len(set(characters)):  # a range of bytes
+        return bool(((data >= min(characters)) & (data <= max(characters))).any())
+    return any(bool((data == c).any()) for c in characters)
+
+
+def _data(values: pa.Array) -> np.ndarray:
+    """The bytes of a string array's values."""
+    if not len(values) or values.buffers()[2] is None:
+        return np.zeros(0, np.uint8)
+    offsets = _offsets(values)
+    return np.frombuffer(values.buffers()[2], np.uint8)[offsets[0]:offsets[-1]]
+
+
+def _offsets(values: pa.Array) -> np.ndarray:
+    kind = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    return np.frombuffer(values.buffers()[1], kind)[values.offset:values.offset + len(values) + 1]
+
+
+def write_files(folders: Sequence[str], name: str | None, contents: pa.Array) -> None:
+    """Write each string of ``contents`` to ``folders[i]/name`` (the folder made if missing), or
+    with ``name`` None to the path ``folders[i]``, as UTF-8, like ``Path.write_text``."""
+    offsets = _offsets(contents).tolist()
+    data = memoryview(contents.buffers()[2]) if contents.buffers()[2] is not None else memoryview(b"")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+    for i, folder in enumerate(folders):
+        if name is None:
+            path = folder
+        else:
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                os.makedirs(folder, exist_ok=True)
+            path = f"{folder}/{name}"
+        chunk = data[offsets[i]:offsets[i + 1]]
+        fd = os.open(path, flags, 0o666)
+        try:
+            while chunk:
+                chunk = chunk[os.write(fd, chunk):]
+        finally:
+            os.close(fd)
 
 
 def environment(templates: Path) -> Environment:

@@ -24,7 +24,7 @@ from markupsafe import Markup, escape
 from ..incremental import group_digests, row_digests, text_digests
 from .disclosures import Disclosures
 from .opendata import public_columns
-from .render import Writer, run_parallel, shared
+from .render import OPEN, Stencil, Writer, escape_html, holds, join, run_parallel, shared, workers, write_files
 
 OPEN_END = "9999-12-31"
 SUBJECT_CODES = (("subject_org_code", "组织机构代码"), ("subject_tax_reg_no", "税务登记号"),
@@ -124,10 +124,12 @@ def write_subject_pages(disclosures: Disclosures, writer: Writer, env, region_na
     subjects are independent."""
     index = index if index is not None else subject_index(disclosures)
     chosen = np.arange(len(index)) if only is None else np.flatnonzero(only)
+    (writer.site / "subjects").mkdir(parents=True, exist_ok=True)
     (writer.site / "api" / "subjects").mkdir(parents=True, exist_ok=True)
     state = {"disclosures": disclosures, "index": index, "chosen": chosen, "writer": writer,
-             "template": env.get_template("pages/subject.html"), "region_name": region_name}
-    written = run_parallel(_write_range, len(chosen), state, chunk=2000)
+             "markup": _Markup.of(env.get_template("pages/subject.html")), "region_name": region_name}
+    chunk = min(2000, max(250, len(chosen) // (4 * workers())))  # a few chunks a worker, for balance
+    written = run_parallel(_write_range, len(chosen), state, chunk=chunk)
     return SubjectPagesResult(written, len(index.rows), index.lastmod)
 
 
@@ -135,35 +137,291 @@ def _write_range(span: tuple[int, int]) -> int:
     w = shared()
     index: SubjectIndex = w["index"]
     subjects = w["chosen"][span[0]:span[1]]
-    lengths = index.bounds[subjects + 1] - index.bounds[subjects]
-    positions = np.concatenate([np.arange(index.bounds[s], index.bounds[s + 1]) for s in subjects.tolist()]) \
-        if len(subjects) else np.zeros(0, np.int64)
-    records = _records(w["disclosures"], index.names, index.ds[positions], index.rows[positions])
+    if not len(subjects):
+        return 0
     writer: Writer = w["writer"]
-    at = 0
-    for length in lengths.tolist():
-        subject_records = records[at:at + length]
-        at += length
-        view = subject_view(subject_records, w["region_name"])
-        body = w["template"].render(root=ROOT, s=view, sections=sections(subject_records))
-        writer.page(f"subjects/{view['id']}/", view["name"], body)
-        (writer.site / "api" / "subjects" / f"{view['id']}.json").write_text(api_document(view, subject_records), encoding="utf-8")
+    chunk = _render(w["disclosures"], index, subjects, w["markup"], w["region_name"])
+    ids = chunk.ids.to_pylist()
+    writer.pages(2, [f"subjects/{i}/" for i in ids], chunk.names, chunk.bodies)
+    api = f"{writer.site}/api/subjects/"
+    write_files([f"{api}{i}.json" for i in ids], None, chunk.documents)
     return len(subjects)
 
 
-def _records(disclosures: Disclosures, names: list[str], ds: np.ndarray, rows: np.ndarray) -> list[tuple[str, dict]]:
-    """(dataset, record as a dict of public columns and page columns) for the given positions, in order."""
-    out: list[tuple[str, dict] | None] = [None] * len(rows)
-    for i, name in enumerate(names):
+# ---------------------------------------------------------------------------------------------
+# The pages of a chunk of subjects at once, from Arrow columns. The template's macros are rendered
+# once with placeholders (Stencil); every record's <article> and JSON object is then made for the
+# whole chunk by string kernels, sorted into the pages' order, and each subject's pieces joined,
+# so Python does no work per record or per subject except writing its two files. What a page
+# shows is what subject_view, sections and record_view (below) say of one subject, and the JSON
+# is api_document's, byte for byte.
+
+
+@dataclass
+class _Markup:
+    """The template's macros as stencils, and the pieces that are the same on many pages."""
+
+    page: Stencil
+    crumb: Stencil
+    link: Stencil
+    record: Stencil
+    objection: str
+    items: dict[str, Stencil]  # a fact or field with its term, by term
+    sections: list[tuple[str, str, str]]  # per SECTIONS entry: the markup before its count, between it and the records, after
+    badges: list[str]  # by badge code (see _BADGES): the page's status badges
+    status: list[str]  # by badge code: the JSON's "status"
+    absent: list[str]  # by code (bit k: SECTIONS[k] is empty): the list of kinds the subject has none of
+
+    @classmethod
+    def of(cls, template) -> _Markup:
+        m = template.make_module({"root": ROOT})
+        terms = {label for spec in RECORD_FIELDS.values() for _, label in spec} | {label for _, label in SUBJECT_CODES}
+        terms |= {"工商注册号", "统一社会信用代码", "主体类别", "登记地", "法定代表人", "经营者"}
+        sections = []
+        for key, _, _, title, _ in SECTIONS:
+            section = Stencil(m.section, key, title, OPEN, OPEN)
+            if section.slots != [0, 1]:
+                raise ValueError("the section macro shows its count, then its records")
+            sections.append(tuple(section.texts))
+        badges, status = [], []
+        for code in range(1 << len(_BADGES)):
+            chosen = [(kind, text) for k, (kind, text) in enumerate(_BADGES) if code >> k & 1]
+            badges.append(str(m.badges(Markup("".join(str(m.badge(kind, text)) for kind, text in chosen)))) if chosen else "")
+            status.append(json.dumps([text for _, text in chosen], ensure_ascii=False, separators=(",", ":")))
+        absent = []
+        for code in range(1 << len(SECTIONS)):
+            empty = [s[4] for k, s in enumerate(SECTIONS) if code >> k & 1]
+            absent.append(str(m.absent(Markup("".join(str(m.absent_item(text)) for text in empty)))) if empty else "")
+        return cls(Stencil(m.page, *[OPEN] * 7), Stencil(m.crumb, OPEN, OPEN), Stencil(m.link, OPEN, OPEN),
+                   Stencil(m.record, OPEN, OPEN, OPEN, OPEN), str(m.objection()),
+                   {term: Stencil(m.item, term, OPEN) for term in sorted(terms)}, sections, badges, status, absent)
+
+
+# the status badges, in order, as (kind, text); the first three are shown when a record of the subject
+# has that (dataset, decision status), the last when one is under objection
+_BADGES = (("black", "严重失信主体名单：在列"), ("penalty", "有正在公示的行政处罚"), ("red", "守信激励名单：在列"),
+           ("objection", "有记录异议处理中"))
+_BADGE_RECORDS = (("blacklist", "listed"), ("penalties", "displayed"), ("redlist", "listed"))
+# what the page says of its subject, from the subject's newest record
+_SUBJECT_COLUMNS = ("page_id", "subject_name", "subject_category", "subject_uscc", "subject_business_reg_no", "region",
+                    "legal_rep_name", *(field for field, _ in SUBJECT_CODES))
+
+
+@dataclass
+class _Chunk:
+    ids: pa.Array  # page ids
+    names: pa.Array  # the subjects' names (the page titles), raw
+    bodies: pa.Array  # the pages' bodies, for the shell
+    documents: pa.Array  # the JSON documents
+
+
+def _render(disclosures: Disclosures, index: SubjectIndex, subjects: np.ndarray, markup: _Markup,
+            region_name: Callable[[str], str]) -> _Chunk:
+    """The pages' bodies and the JSON documents of the index's ``subjects``."""
+    starts, lengths = index.bounds[subjects], index.bounds[subjects + 1] - index.bounds[subjects]
+    first = np.r_[0, np.cumsum(lengths)[:-1]]
+    positions = np.repeat(starts - first, lengths) + np.arange(int(lengths.sum()))  # the subjects' records, in order
+    subject_of = np.repeat(np.arange(len(subjects)), lengths)
+    ds, rows = index.ds[positions], index.rows[positions]
+    parts = []
+    for i, name in enumerate(index.names):
         where = np.flatnonzero(ds == i)
-        if not len(where):
+        if len(where):
+            table = disclosures.by_dataset[name].table.take(pa.array(rows[where]))
+            parts.append(_record_pieces(name, table, markup).append_column("subject", pa.array(subject_of[where], pa.int32()))
+                         .append_column("position", pa.array(where, pa.int64())))
+    records = pa.concat_tables(parts)
+    subject_of = records["subject"].to_numpy()
+    newest = _first_per_subject(records, [("date", "descending"), ("record_id", "descending")])
+    s = records.select(_SUBJECT_COLUMNS).take(pa.array(newest))
+    ids, name, category, region = (s[c].combine_chunks() for c in ("page_id", "subject_name", "subject_category", "region"))
+    unique = pc.unique(region)
+    region_names = pa.array([region_name(r) if r else "" for r in unique.to_pylist()], pa.string()).take(
+        pc.index_in(region, value_set=unique))
+    has_region = pc.not_equal(region, "")
+    badge_code = np.zeros(len(subjects), np.int64)
+    for k, (dataset, status) in enumerate(_BADGE_RECORDS):
+        hit = pc.and_(pc.equal(records["dataset"], dataset), pc.equal(records["status"], status)).to_numpy(zero_copy_only=False)
+        badge_code |= _any_per_subject(hit, subject_of, len(subjects)) << k
+    objection = records["objection"].to_numpy(zero_copy_only=False)
+    badge_code |= _any_per_subject(objection, subject_of, len(subjects)) << len(_BADGE_RECORDS)
+    sections_html, absent_code = _sections(records, subject_of, len(subjects), markup)
+    id_html, name_html, region_html, region_name_html = (escape_html(v) for v in (ids, name, region, region_names))
+    body = markup.page.fill(
+        id_html, name_html,
+        pc.if_else(has_region, markup.crumb.fill(join("regions/", region_html, "/"), region_name_html), ""),
+        pa.array(markup.badges, pa.string()).take(pa.array(badge_code)),
+        _facts(s, region_html, region_name_html, has_region, markup),
+        sections_html,
+        pa.array(markup.absent, pa.string()).take(pa.array(absent_code)))
+    document = join(
+        '{"id":', _json(ids), ',"name":', _json(name), ',"category":', _json(category), ',"region":',
+        pc.if_else(has_region, join('{"code":', _json(region), ',"name":', _json(region_names), "}"), "null"),
+        ',"page":', _json(join("subjects/", ids, "/")), ',"status":',
+        pa.array(markup.status, pa.string()).take(pa.array(badge_code)),
+        ',"records":{', _json_records(records, subject_of, len(subjects)), "}}\n")
+    return _Chunk(ids, name, body, document)
+
+
+def _record_pieces(name: str, table: pa.Table, markup: _Markup) -> pa.Table:
+    """Per record of one dataset: what sorts it, the columns the subject's facts come from, its
+    ``<article>`` and its JSON object."""
+    text = {c: pc.fill_null(table[c].combine_chunks(), "") for c in table.column_names}
+    n = table.num_rows
+    blank = pa.array([""] * n, pa.string())
+    fields = []
+    for field, label in RECORD_FIELDS.get(name) or RECORD_FIELDS["lists"]:
+        if field not in text:
             continue
-        table = disclosures.by_dataset[name].table.take(pa.array(rows[where]))
-        columns = table.to_pydict()
-        keys = list(columns)
-        for j, values in zip(where.tolist(), zip(*columns.values(), strict=True), strict=True):
-            out[j] = (name, dict(zip(keys, values, strict=True)))
-    return out  # type: ignore[return-value]
+        value = text[field]
+        if field == "display_until":
+            value = pc.if_else(pc.equal(value, ""), "长期", value)
+        else:
+            value = pc.if_else(pc.equal(value, OPEN_END), "长期", value)
+        html = escape_html(value)
+        if field == "authority":
+            html = markup.link.fill(join("authorities/", escape_html(text["authority_key"]), "/"), html)
+        fields.append(pc.if_else(pc.equal(value, ""), "", markup.items[label].fill(html)))
+    if name in ("penalties", "licensing"):
+        heading = text["decision_doc_no"]
+        if "license_no" in text:
+            heading = pc.if_else(pc.equal(heading, ""), text["license_no"], heading)
+        heading = pc.if_else(pc.equal(heading, ""), "（无文号）", heading)
+    else:
+        heading = text["list_name"]
+    objection = pc.equal(text["under_objection"], "true")
+    article = markup.record.fill(escape_html(text["record_id"]), escape_html(heading),
+                                 pc.if_else(objection, markup.objection, ""), join(*fields) if fields else blank)
+    section = np.full(n, len(SECTIONS), np.int8)  # past the last: on no section of the page
+    status = text["disclosure_status"]
+    for k, (_, dataset, statuses, _, _) in enumerate(SECTIONS):
+        if dataset == name:
+            section[pc.is_in(status, value_set=pa.array(statuses, pa.string())).to_numpy(zero_copy_only=False)] = k
+    columns = {"dataset": pa.array([name] * n, pa.string()), "record_id": text["record_id"],
+               "date": text.get(_DATE_FIELD[name], blank), "status": status, "objection": objection,
+               "section": pa.array(section), "article": article, "json": _json_object(name, table)}
+    columns.update({c: text.get(c, blank) for c in _SUBJECT_COLUMNS})
+    return pa.table(columns)
+
+
+def _sections(records: pa.Table, subject_of: np.ndarray, subjects: int, markup: _Markup) -> tuple[pa.Array, np.ndarray]:
+    """Per subject: its sections' markup, and which sections it has no record in (bit k: SECTIONS[k])."""
+    order = _order(records, [("subject", "ascending"), ("section", "ascending"), ("date", "descending"),
+                             ("record_id", "descending"), ("position", "ascending")])
+    section = records["section"].to_numpy()[order]
+    subject = subject_of[order]
+    shown = section < len(SECTIONS)
+    key = subject.astype(np.int64) * (len(SECTIONS) + 1) + section
+    opens = np.r_[True, key[1:] != key[:-1]]
+    closes = np.r_[key[1:] != key[:-1], True]
+    group = np.cumsum(opens) - 1
+    counts = np.bincount(group)[group]
+    kind = np.minimum(section, len(SECTIONS) - 1)
+    before, between, after = (pa.array([texts[j] for texts in markup.sections], pa.string()).take(pa.array(kind))
+                              for j in range(3))
+    fragment = join(pc.if_else(pa.array(opens & shown), join(before, pc.cast(pa.array(counts), pa.string()), between), ""),
+                    pc.if_else(pa.array(shown), records["article"].combine_chunks().take(pa.array(order)), ""),
+                    pc.if_else(pa.array(closes & shown), after, ""))
+    has = np.zeros((subjects, len(SECTIONS) + 1), bool)
+    has[subject, section] = True
+    absent = (~has[:, :len(SECTIONS)]).astype(np.int64) @ (1 << np.arange(len(SECTIONS), dtype=np.int64))
+    return _concat_per_subject(fragment, subject, subjects), absent
+
+
+def _facts(s: pa.Table, region_html: pa.Array, region_name_html: pa.Array, has_region: pa.Array, markup: _Markup) -> pa.Array:
+    """The subject's facts, as subject_view lists them."""
+    text = {c: s[c].combine_chunks() for c in s.column_names}
+    items = markup.items
+    by_reg = pc.starts_with(text["page_id"], "ZC")
+    category = text["subject_category"]
+    legal_rep = escape_html(text["legal_rep_name"])
+    facts = [pc.if_else(by_reg, items["工商注册号"].fill(escape_html(text["subject_business_reg_no"])),
+                        items["统一社会信用代码"].fill(escape_html(text["subject_uscc"]))),
+             items["主体类别"].fill(escape_html(category)),
+             pc.if_else(has_region, items["登记地"].fill(markup.link.fill(join("regions/", region_html, "/"), region_name_html)), ""),
+             pc.if_else(pc.equal(text["legal_rep_name"], ""), "",
+                        pc.if_else(pc.equal(category, "个体工商户"), items["经营者"].fill(legal_rep), items["法定代表人"].fill(legal_rep)))]
+    for field, label in SUBJECT_CODES:
+        facts.append(pc.if_else(pc.equal(text[field], ""), "", items[label].fill(escape_html(text[field]))))
+    return join(*facts)
+
+
+def _json_object(name: str, table: pa.Table) -> pa.Array:
+    """Each record as api_document writes it: the data packages' columns, in their order."""
+    parts: list[pa.Array | str] = []
+    literal = ""
+    for i, column in enumerate(_public(name)):
+        literal += ("," if i else "{") + json.dumps(column, ensure_ascii=False) + ":"
+        if column not in table.column_names:
+            literal += '""'  # api_document's default
+            continue
+        values = table[column].combine_chunks()
+        if values.null_count:
+            parts += [literal, _json(values)]
+            literal = ""
+        else:  # the quotes go with the markup around
+            parts += [literal + '"', _json_text(values)]
+            literal = '"'
+    return join(*parts, literal + "}")
+
+
+def _json_records(records: pa.Table, subject_of: np.ndarray, subjects: int) -> pa.Array:
+    """Per subject, the members of the JSON's "records": each dataset's records by record id."""
+    order = _order(records, [("subject", "ascending"), ("dataset", "ascending"), ("record_id", "ascending"),
+                             ("position", "ascending")])
+    subject = subject_of[order]
+    dataset = records["dataset"].combine_chunks().take(pa.array(order))
+    codes = pc.dictionary_encode(dataset).indices.to_numpy(zero_copy_only=False)
+    key = subject.astype(np.int64) * 8 + codes
+    opens = np.r_[True, key[1:] != key[:-1]]
+    closes = np.r_[key[1:] != key[:-1], True]
+    first_of_subject = np.r_[True, subject[1:] != subject[:-1]]
+    opening = join(pc.if_else(pa.array(first_of_subject), "", ","), _json(dataset), ":[")
+    return _concat_per_subject(join(pc.if_else(pa.array(opens), opening, ""),
+                                    records["json"].combine_chunks().take(pa.array(order)),
+                                    pc.if_else(pa.array(closes), "]", ",")), subject, subjects)
+
+
+def _json(values: pa.Array) -> pa.Array:
+    """Each string as a JSON string, exactly as json.dumps(ensure_ascii=False) writes it; null as null."""
+    quoted = join('"', _json_text(pc.fill_null(values, "")), '"')
+    return pc.if_else(pc.is_null(values), "null", quoted) if values.null_count else quoted
+
+
+def _json_text(text: pa.Array) -> pa.Array:
+    """What goes between the quotes of each string in JSON (json.dumps(ensure_ascii=False))."""
+    if holds(text, b'\\"'):
+        text = pc.replace_substring(pc.replace_substring(text, "\\", "\\\\"), '"', '\\"')
+    if holds(text, bytes(range(0x20))):
+        for code in (c for c in range(0x20) if holds(text, bytes([c]))):
+            text = pc.replace_substring(text, chr(code), json.encoder.ESCAPE_DCT[chr(code)])  # type: ignore[attr-defined]
+    return text
+
+
+def _order(table: pa.Table, keys: list[tuple[str, str]]) -> np.ndarray:
+    return pc.sort_indices(table.select([k for k, _ in keys]), sort_keys=keys).to_numpy(zero_copy_only=False)
+
+
+def _first_per_subject(records: pa.Table, keys: list[tuple[str, str]]) -> np.ndarray:
+    """Per subject, the row that sorts first by ``keys`` (ties: the earlier record, as max() keeps)."""
+    order = _order(records, [("subject", "ascending"), *keys, ("position", "ascending")])
+    subject = records["subject"].to_numpy()[order]
+    return order[np.r_[True, subject[1:] != subject[:-1]]]
+
+
+def _any_per_subject(flags: np.ndarray, subject_of: np.ndarray, subjects: int) -> np.ndarray:
+    return (np.bincount(subject_of, weights=flags.astype(np.float64), minlength=subjects) > 0).astype(np.int64)
+
+
+def _concat_per_subject(values: pa.Array, subject: np.ndarray, subjects: int) -> pa.Array:
+    """The strings of each subject (``values`` grouped by ``subject``, ascending) joined."""
+    bounds = np.searchsorted(subject, np.arange(subjects + 1)).astype(np.int32)
+    return pc.binary_join(pa.ListArray.from_arrays(pa.array(bounds), values), "")
+
+
+# ---------------------------------------------------------------------------------------------
+# One subject from its records as dicts ((dataset, record) pairs): the same page and JSON stated
+# record by record, slower, for reading and for checking the chunked renderer against.
 
 
 def subject_view(records: list[tuple[str, dict]], region_name: Callable[[str], str]) -> dict:
