@@ -320,8 +320,14 @@ def _exchange(a: Path, b: Path) -> bool:
     return renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
 
 
+def staging_prefix(out: Path) -> str:
+    """Staging folders of builds into ``out`` (named after it: a build into a sibling site in the
+    same folder never touches them)."""
+    return f".gongshi-{out.name}-"
+
+
 def leftovers(out: Path) -> None:
-    """Remove staging folders of builds that died (the journal's own is kept for recovery)."""
-    for path in out.parent.glob(".gongshi-*"):
+    """Remove staging folders of builds into ``out`` that died (run after :func:`recover`)."""
+    for path in out.parent.glob(staging_prefix(out) + "*"):
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)

@@ -26,7 +26,7 @@ from .clock import CHINA
 from .disclosure import REASONS, Decisions, Policy, decide_all
 from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
 from .errors import BuildError, ConfigError
-from .incremental import State, Units, commit, fingerprint, journal_open, leftovers, recover, site_files, swap
+from .incremental import State, Units, commit, fingerprint, journal_open, leftovers, recover, site_files, staging_prefix, swap
 from .intake import Intake, run_intake
 from .outputs.disclosures import Disclosures, gather
 from .outputs.feeds import FeedPlan, alternate_head, document_digests, feeds_page_context, plan_feeds, write_feeds
@@ -120,7 +120,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     if before is not None and before.fingerprint != shaping:
         before = None  # the code, templates or settings changed: every page may differ
     previous_data = (previous or out) / "data"
-    work = Path(tempfile.mkdtemp(prefix=".gongshi-", dir=out.parent))
+    work = Path(tempfile.mkdtemp(prefix=staging_prefix(out), dir=out.parent))
     try:
         docs = work / "docs"
         staged = work / "site"

@@ -185,3 +185,15 @@ def test_killing_a_build_part_way_leaves_the_previous_site(first, tmp_path, mode
     assert result.work.incremental  # the dead build changed nothing, so the site's state still holds
     assert not list(tmp_path.glob(".gongshi-*"))
     assert f"subjects/{NEW_SUBJECT}/index.html" in tree(out)
+
+
+def test_a_build_leaves_a_sibling_sites_staging_alone(first, tmp_path):
+    """Cleaning up after dead builds touches only the staging folders of the same site."""
+    base, site = first
+    sibling = tmp_path / ".gongshi-other-abc123"
+    sibling.mkdir()
+    mine = tmp_path / ".gongshi-site-dead00"
+    mine.mkdir()
+    shutil.copytree(site, tmp_path / "site")
+    build(base / "datasets", tmp_path / "site", FIRST)
+    assert sibling.is_dir() and not mine.exists()
