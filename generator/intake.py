@@ -5,9 +5,10 @@
     for each dataset folder, in units of consecutive files (one worker process each):
         for each file: provenance → read (encoding, cells, header)
         the unit's rows as one batch: normalise → row rules → record keys
-        each file's result stored as one Arrow IPC file (its "entry")
-    per dataset, from the entries: unapproved files withheld; duplicates across the dataset;
-    counts per file
+        each file's result stored as an Arrow record batch (its "entry"): one IPC file per
+        entry when cached, else one per unit
+    per dataset, from the entries: unapproved files withheld; duplicates across the dataset
+    (repeated keys found by sorting 64-bit key hashes the workers made); counts per file
     problems sorted, counts reconciled
 
 Everything a file's entry holds depends on that file alone (its bytes, its provenance sidecar,
@@ -59,11 +60,12 @@ ROW_COLUMN = "_row"
 UNIT_BYTES = 16 << 20  # a worker's unit of consecutive files: about 50,000 rows of a typical export
 IN_PROCESS_BYTES = 16 << 20  # less input than this is checked in the calling process
 ENTRY_SUFFIX = ".arrow"
-ENTRY_FORMAT = "gongshi-intake-entry/2"  # change when the entry layout changes
-ENTRY_METADATA = b"gongshi"  # the file's sources, problems and provenance
+ENTRY_FORMAT = "gongshi-intake-entry/3"  # change when the entry layout changes
+ENTRY_METADATA = b"gongshi"  # per entry (record batch): its sources, problems and provenance
+_PART = ":"  # an uncached entry's name: unit number, _PART, the file's place in the unit
 ENTRY_VALIDITY = b"gongshi.validity"  # for which build dates the entry holds (read on every cache lookup)
 # entry columns besides the dataset's fields
-SHEET, ROW, ERROR, WARNED, KEY = "_sheet", "_row", "_error", "_warned", "_key"
+SHEET, ROW, ERROR, WARNED, KEY, HASH = "_sheet", "_row", "_error", "_warned", "_key", "_hash"
 _ENTRY_NAME = re.compile(r"([0-9a-f]{40})\.arrow(\.\d+\.tmp)?")  # a cached entry, or one being written
 # the modules (relative to generator/) whose code decides an entry's content: a change to any
 # of them invalidates every cached entry (tests/test_intake_cache.py checks the list is complete)
@@ -232,7 +234,9 @@ def _by_size(files: list[tuple[str, int]]) -> list[list[str]]:
 
 def _check_unit(unit: _Unit) -> list[str]:
     """Check the unit's files (those without a usable cached entry) and store their entries;
-    return each file's entry name, in file order."""
+    return each file's entry name, in file order. Cached entries are one file each (a file's
+    entry outlives its unit); uncached ones go into one file for the whole unit, which saves
+    a write and a read per data file."""
     dataset = load_dataset(unit.dataset)
     root, store = Path(unit.root), Path(unit.store)
     names = []
@@ -250,18 +254,23 @@ def _check_unit(unit: _Unit) -> list[str]:
                     continue
             names.append(name)
         else:
-            name = f"{unit.number}-{i}"
+            name = f"{unit.number}{_PART}{i}"
             names.append(name)
         provenance, problems = read_provenance(path, dataset.name, label, unit.as_of)
         fresh.append((name, provenance, problems, read_source(dataset, path, label)))
     if fresh:
-        _check_and_store(dataset, fresh, unit.as_of, store)
+        entries = _check(dataset, fresh, unit.as_of)
+        if unit.caching:
+            for name, entry in zip((f[0] for f in fresh), entries, strict=True):
+                _write_entries(store / (name + ENTRY_SUFFIX), [entry], unit.as_of)
+        else:
+            _write_entries(store / f"{unit.number}{ENTRY_SUFFIX}", entries, unit.as_of)
     return names
 
 
-def _check_and_store(dataset: Dataset, files: list[tuple[str, Provenance | None, list[Problem], list[RawTable]]],
-                     as_of: date, store: Path) -> None:
-    """Check the rows of several files as one batch, then store each file's part as its entry."""
+def _check(dataset: Dataset, files: list[tuple[str, Provenance | None, list[Problem], list[RawTable]]],
+           as_of: date) -> list[_Entry]:
+    """Check the rows of several files as one batch; return each file's part as its entry."""
     labels: list[str] = []
     first_source: list[int] = []  # per file: its first source's number in the batch
     parts: list[tuple[int, RawTable]] = []
@@ -277,8 +286,10 @@ def _check_and_store(dataset: Dataset, files: list[tuple[str, Provenance | None,
         for p in checked.problems:
             row_problems.setdefault(p.file, []).append(p)
         keys = record_keys(dataset, checked.batch.columns)
+        hashes = key_hashes(keys)
         row_starts = np.searchsorted(checked.batch.source, np.arange(len(labels) + 1))
-    for k, (name, provenance, problems, tables) in enumerate(files):
+    entries = []
+    for k, (_, provenance, problems, tables) in enumerate(files):
         problems = list(problems)
         for raw in tables:
             problems += raw.problems
@@ -294,12 +305,14 @@ def _check_and_store(dataset: Dataset, files: list[tuple[str, Provenance | None,
             columns[ERROR] = pa.array(~checked.publishable[start:stop])
             columns[WARNED] = pa.array(checked.warned[start:stop])
             columns[KEY] = keys.slice(start, stop - start)
+            columns[HASH] = pa.array(hashes[start:stop], type=pa.uint64())
             table = pa.table(columns)
         else:
             table = _empty_entry_table(dataset)
         sources = [(SourceReport(dataset.name, raw.label, raw.format, raw.encoding, raw.header_style, read=len(raw)),
                     _usable(raw)) for raw in tables]
-        _write_entry(store / (name + ENTRY_SUFFIX), _Entry(sources, problems, provenance, table), as_of)
+        entries.append(_Entry(sources, problems, provenance, table))
+    return entries
 
 
 def _usable(raw: RawTable) -> bool:
@@ -345,27 +358,38 @@ def _empty_entry_table(dataset: Dataset) -> pa.Table:
     columns[ERROR] = pa.array([], type=pa.bool_())
     columns[WARNED] = pa.array([], type=pa.bool_())
     columns[KEY] = pa.array([], type=pa.string())
+    columns[HASH] = pa.array([], type=pa.uint64())
     return pa.table(columns)
 
 
-def _write_entry(path: Path, entry: _Entry, as_of: date) -> None:
-    """Write atomically (never over a file another process may have mapped)."""
+def _write_entries(path: Path, entries: list[_Entry], as_of: date) -> None:
+    """Write one or more entries as one Arrow IPC file, one record batch each; atomically
+    (never over a file another process may have mapped)."""
     validity = {"format": ENTRY_FORMAT, "as_of": as_of.isoformat(),
-                "as_of_dependent": any(p.rule in AS_OF_RULES for p in entry.problems)}
-    meta = {
+                "as_of_dependent": any(p.rule in AS_OF_RULES for e in entries for p in e.problems)}
+    meta = [{
         "sources": [[r.file, r.format, r.encoding, r.header_style, r.read, checked] for r, checked in entry.sources],
         "problems": [[p.file, p.row, p.field, p.value, p.rule, str(p.severity), p.message] for p in entry.problems],
         "provenance": entry.provenance.to_dict() if entry.provenance else None,
-    }
-    table = entry.table.replace_schema_metadata({ENTRY_VALIDITY: json.dumps(validity),
-                                                 ENTRY_METADATA: json.dumps(meta, ensure_ascii=False)})
+    } for entry in entries]
+    schema = entries[0].table.schema.with_metadata({ENTRY_VALIDITY: json.dumps(validity),
+                                                    ENTRY_METADATA: json.dumps(meta, ensure_ascii=False)})
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
+    with pa.ipc.new_file(sink, schema) as writer:
+        for entry in entries:
+            writer.write_batch(_one_batch(entry.table))
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(temporary, "wb") as out:  # one write, not one per buffer
         out.write(sink.getvalue())
     os.replace(temporary, path)
+
+
+def _one_batch(table: pa.Table) -> pa.RecordBatch:
+    table = table.combine_chunks()  # no copy when every column is one chunk already
+    batches = table.to_batches()
+    return batches[0] if len(batches) == 1 else pa.RecordBatch.from_arrays(
+        [pa.concat_arrays([b.column(i) for b in batches]) if batches else pa.array([], type=f.type)
+         for i, f in enumerate(table.schema)], schema=table.schema)
 
 
 def _entry_meta(path: Path) -> dict | None:
@@ -391,19 +415,22 @@ def _reusable(path: Path, as_of: date) -> bool:
     return made == as_of or (made < as_of and not meta["as_of_dependent"])
 
 
-def _read_entry(path: Path, dataset: str) -> _Entry:
-    """The entry, its rows memory-mapped (nothing is copied until used)."""
+def _read_entries(path: Path, dataset: str) -> list[_Entry]:
+    """The file's entries, their rows memory-mapped (nothing is copied until used)."""
     with pa.memory_map(str(path)) as source:
         reader = pa.ipc.open_file(source)
-        table = reader.read_all()
-    meta = json.loads(table.schema.metadata[ENTRY_METADATA])
-    table = table.replace_schema_metadata(None)
-    problems = [Problem(dataset, f, row, fld, value, rule, Severity(severity), message)
-                for f, row, fld, value, rule, severity, message in meta["problems"]]
-    sources = [(SourceReport(dataset, f, fmt, encoding, style, read=read), checked)
-               for f, fmt, encoding, style, read, checked in meta["sources"]]
-    provenance = Provenance(**meta["provenance"]) if meta["provenance"] else None
-    return _Entry(sources, problems, provenance, table)
+        batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+        metas = json.loads(reader.schema.metadata[ENTRY_METADATA])
+    schema = reader.schema.remove_metadata()
+    entries = []
+    for batch, meta in zip(batches, metas, strict=True):
+        problems = [Problem(dataset, f, row, fld, value, rule, Severity(severity), message)
+                    for f, row, fld, value, rule, severity, message in meta["problems"]]
+        sources = [(SourceReport(dataset, f, fmt, encoding, style, read=read), checked)
+                   for f, fmt, encoding, style, read, checked in meta["sources"]]
+        provenance = Provenance(**meta["provenance"]) if meta["provenance"] else None
+        entries.append(_Entry(sources, problems, provenance, pa.Table.from_batches([batch], schema=schema)))
+    return entries
 
 
 @functools.cache
@@ -447,6 +474,7 @@ class _Store:
     def __init__(self, cache_dir: Path | None, total_bytes: int) -> None:
         self.caching = cache_dir is not None
         self.used: set[str] = set()
+        self._unit: tuple[str, list[_Entry]] = ("", [])  # the uncached unit file last read
         if cache_dir is not None:
             cache_dir.mkdir(parents=True, exist_ok=True)
             self.path = cache_dir
@@ -454,12 +482,15 @@ class _Store:
             self.path = Path(tempfile.mkdtemp(prefix="gongshi-intake-", dir=_scratch_dir(total_bytes)))
 
     def load(self, dataset: str, name: str) -> _Entry:
-        path = self.path / (name + ENTRY_SUFFIX)
-        entry = _read_entry(path, dataset)
-        if not self.caching:  # mapped already: the data stays until the last reference goes
-            with contextlib.suppress(OSError):  # (where a mapped file cannot be removed, __exit__ does it)
-                path.unlink()
-        return entry
+        if self.caching:
+            return _read_entries(self.path / (name + ENTRY_SUFFIX), dataset)[0]
+        unit, part = name.split(_PART)
+        if self._unit[0] != unit:
+            path = self.path / (unit + ENTRY_SUFFIX)
+            self._unit = (unit, _read_entries(path, dataset))
+            with contextlib.suppress(OSError):  # mapped already: the data stays until the last reference goes
+                path.unlink()  # (where a mapped file cannot be removed, __exit__ does it)
+        return self._unit[1][int(part)]
 
     def __enter__(self) -> _Store:
         return self
@@ -568,7 +599,8 @@ def _collect_dataset(intake: Intake, dataset: Dataset, entries: list[_Entry], ke
     merged = np.zeros(len(rows), dtype=bool)
     batch = Batch(dataset, labels, source, {name: table.column(name) for name in dataset.field_names}, rows, intake.as_of)
     submitted = [s.provenance.submitted_at if s.provenance else "" for s in sources]
-    candidate = Candidate(batch, np.flatnonzero(publishable), keys=table.column(KEY))
+    hashes = table.column(HASH).to_numpy()
+    candidate = Candidate(batch, _maybe_repeated(np.flatnonzero(publishable), hashes), keys=table.column(KEY))
     problems, superseded, merges = find_duplicates(dataset, [candidate], submitted)
     intake.problems += problems
     if 0 in superseded:
@@ -584,6 +616,46 @@ def _collect_dataset(intake: Intake, dataset: Dataset, entries: list[_Entry], ke
         intake.sources.append(s.report)
     if keep_records:
         intake.records[dataset.name] = _published_records(dataset, table, labels, source, rows, publishable & ~merged)
+
+
+def _maybe_repeated(positions: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """The positions whose key hash occurs more than once among ``positions``: every row whose
+    record key repeats is among them (a hash collision only adds a row, which the exact check
+    then finds unrepeated). Sorting 64-bit numbers here replaces hashing every key string."""
+    mine = hashes[positions]
+    ordered = np.sort(mine)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    return positions[np.isin(mine, twice)] if len(twice) else positions[:0]
+
+
+def key_hashes(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit hash of each string (a polynomial over its bytes, mixed with its length),
+    computed with numpy straight from Arrow's buffers: no Python object per row."""
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks() if keys.num_chunks else pa.array([], type=pa.string())
+    n = len(keys)
+    if not n:
+        return np.zeros(0, np.uint64)
+    keys = keys.cast(pa.large_string()) if keys.type != pa.large_string() else keys
+    offsets = np.frombuffer(keys.buffers()[1], np.int64)[keys.offset:keys.offset + n + 1]
+    data = np.frombuffer(keys.buffers()[2] or b"", np.uint8)
+    first, lengths = int(offsets[0]), np.diff(offsets)
+    starts = offsets[:-1] - first
+    powers = np.cumprod(np.full(max(int(lengths.max()), 1), _HASH_MULTIPLIER, np.uint64), dtype=np.uint64)
+    place = np.arange(int(offsets[-1]) - first, dtype=np.int64) - np.repeat(starts, lengths)
+    terms = (data[first:int(offsets[-1])].astype(np.uint64) + np.uint64(1)) * powers[place]  # wraps mod 2**64
+    hashes = np.zeros(n, np.uint64)
+    filled = lengths > 0
+    if filled.any():
+        hashes[filled] = np.add.reduceat(terms, starts[filled])
+    hashes ^= lengths.astype(np.uint64)
+    hashes ^= hashes >> np.uint64(33)
+    hashes *= np.uint64(0xFF51AFD7ED558CCD)
+    hashes ^= hashes >> np.uint64(33)
+    return hashes
+
+
+_HASH_MULTIPLIER = np.uint64(0x100000001B3)
 
 
 def _published_records(dataset: Dataset, table: pa.Table, labels: list[str], source: np.ndarray, rows: np.ndarray,

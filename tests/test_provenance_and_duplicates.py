@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from generator.intake import _maybe_repeated, key_hashes
 
 from .conftest import AUTHORITY, flatten, row
 
@@ -78,3 +84,18 @@ def test_withheld_rows_do_not_supersede(folder):
     intake = folder.intake()
     assert flatten(intake, "row", "rule") == [[3, "amount.negative"]]
     assert intake.published == 1
+
+
+@given(st.lists(st.text(alphabet="ab桂〔〕|0", max_size=6), max_size=40), st.integers(0, 5))
+def test_key_hashes_find_every_repeated_key(keys, cut):
+    """Rows whose record key repeats are found from 64-bit hashes before any string is
+    compared: equal strings hash equally wherever they sit (chunks, slices), so no repeated key
+    is missed; a collision would only add a row for the exact check."""
+    cut = min(cut, len(keys))
+    chunked = pa.chunked_array([pa.array(keys[:cut], pa.string()), pa.array(keys[cut:], pa.string())])
+    sliced = pa.array(["x", *keys], pa.string()).slice(1)
+    hashes = key_hashes(chunked)
+    assert np.array_equal(hashes, key_hashes(sliced))
+    positions = np.arange(len(keys))
+    found = {keys[i] for i in _maybe_repeated(positions, hashes)}
+    assert found >= {k for k in keys if keys.count(k) > 1}
