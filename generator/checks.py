@@ -11,8 +11,12 @@ Four checks, each reading the site as it will be served:
   parsing algorithm), has ``<html lang>``, a ``<title>``, exactly one ``<h1>`` and no duplicate
   ``id``. The sample is every hand-written page plus ``sample`` generated pages (subject pages and
   listings) chosen by a hash of their path: the same site gives the same sample.
-- **feeds**: every ``feeds/**/*.atom`` and ``*.rss`` parses with feedparser (as feed readers parse
-  it) without ``bozo`` and is recognised as Atom or RSS.
+- **feeds**: every ``feeds/**/*.atom`` and ``*.rss`` is well-formed XML (lxml) with the elements
+  Atom (feed ``id``/``title``/``updated``, the same in every entry) or RSS 2.0 (``channel`` with
+  ``title``/``link``/``description``, every item a ``title`` or ``description``) requires; every
+  site-wide feed and a hash-chosen 1 in ``FEEDPARSER_SHARE`` subject feeds are also parsed with
+  feedparser, as feed readers parse them, without ``bozo``. (feedparser takes ~1 ms a feed: on
+  every one of a million-subject site's 700,000 feeds it would hold a deploy for minutes.)
 - **data**: every ``datapackage.json`` under ``data/`` is a valid Data Package descriptor; the
   latest release is validated in full with frictionless (bytes, hashes, every row against its
   Table Schema) and its ``SHA256SUMS``; ``all_data`` validates every release in full.
@@ -79,7 +83,8 @@ class CheckResult:
             return (f"抽查 {self.files:,} 个网页（手写页面 {n['handwritten']:,} 个全部检查，生成页面 {n['generated']:,} 个"
                     f"中按路径哈希抽取 {n['sampled']:,} 个）的 HTML，{found}")
         if self.name == "feeds":
-            return f"解析 {self.files:,} 个订阅源，{found}"
+            return (f"解析 {self.files:,} 个订阅源（全部检查 XML 结构，其中 {n['feedparser']:,} 个另用 feedparser "
+                    f"按阅读器的方式解析），{found}")
         return (f"检查 {self.files:,} 个数据包的描述文件，完整校验其中 {n['full']:,} 个（{self.items:,} 个资源），{found}")
 
 
@@ -396,26 +401,61 @@ def _html_problems(html5lib, text: str) -> list[str]:
 # feeds
 
 
+FEEDPARSER_SHARE = 32  # subject feeds also parsed with feedparser: those whose path hash is 0 modulo this
+_ATOM = "{http://www.w3.org/2005/Atom}"
+
+
 def _check_feeds(site: Path, base: str | None, feeds: list[str]) -> TaskResult:
     import feedparser
+    from lxml import etree
 
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     result = TaskResult("feeds")
     for rel in feeds:
         result.files += 1
-        # no sanitising or URI resolution: they never set bozo, and cost half the time
-        parsed = feedparser.parse((site / rel).read_bytes(), sanitize_html=False, resolve_relative_uris=False)
-        problem = None
-        if parsed.bozo:
-            problem = f"feedparser 无法解析（{type(parsed.bozo_exception).__name__}：{parsed.bozo_exception}）"
-        elif not parsed.version:
-            problem = "不是 Atom 或 RSS 订阅源"
-        elif rel.endswith(".atom") != parsed.version.startswith("atom"):
-            problem = f"扩展名与格式不符（{parsed.version}）"
+        data = (site / rel).read_bytes()
+        problem = _feed_structure(etree, parser, data, rel.endswith(".atom"))
+        if problem is None and (not rel.startswith("feeds/subjects/")
+                                or hashlib.sha1(rel.encode()).digest()[0] % FEEDPARSER_SHARE == 0):
+            result.extra["feedparser"] += 1
+            # no sanitising or URI resolution: they never set bozo, and cost half the time
+            parsed = feedparser.parse(data, sanitize_html=False, resolve_relative_uris=False)
+            if parsed.bozo:
+                problem = f"feedparser 无法解析（{type(parsed.bozo_exception).__name__}：{parsed.bozo_exception}）"
+            elif not parsed.version:
+                problem = "feedparser 认不出是 Atom 还是 RSS"
         if problem:
             result.count += 1
             if len(result.problems) < KEPT:
                 result.problems.append(f"{rel}：{problem}")
     return result
+
+
+def _feed_structure(etree, parser, data: bytes, atom: bool) -> str | None:
+    """What keeps the bytes from being the feed their extension says, or None."""
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        return f"不是格式正确的 XML（XMLSyntaxError：{exc}）"
+    if root.tag == f"{_ATOM}feed":
+        if not atom:
+            return "扩展名与格式不符（Atom 订阅源用了 .rss）"
+        missing = [f"<{n}>" for n in ("id", "title", "updated") if root.find(_ATOM + n) is None]
+        entries = root.findall(_ATOM + "entry")
+        bad = sum(1 for e in entries if any(e.find(_ATOM + n) is None for n in ("id", "title", "updated")))
+    elif root.tag == "rss" and root.get("version") == "2.0" and root.find("channel") is not None:
+        if atom:
+            return "扩展名与格式不符（RSS 订阅源用了 .atom）"
+        channel = root.find("channel")
+        missing = [f"<{n}>" for n in ("title", "link", "description") if channel.find(n) is None]
+        bad = sum(1 for i in channel.findall("item") if i.find("title") is None and i.find("description") is None)
+    else:
+        return "不是 Atom 或 RSS 2.0 订阅源"
+    if missing:
+        return f"缺少 {'、'.join(missing)}"
+    if bad:
+        return f"{bad} 个条目缺少必需的元素"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

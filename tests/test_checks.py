@@ -54,7 +54,9 @@ def test_the_demo_site_passes_every_check(site):
     result = CliRunner().invoke(main, ["check", str(site)])
     pages = [p.relative_to(site).as_posix() for p in site.rglob("*.html") if not p.relative_to(site).parts[0].startswith(".")]
     generated = [p for p in pages if p.split("/")[0] in GENERATED]
-    feeds = [p for p in (site / "feeds").rglob("*") if p.suffix in (".atom", ".rss")]
+    feeds = [p.relative_to(site).as_posix() for p in (site / "feeds").rglob("*") if p.suffix in (".atom", ".rss")]
+    parsed = sum(1 for p in feeds if not p.startswith("feeds/subjects/") or hashlib.sha1(p.encode()).digest()[0] % 32 == 0)
+    assert len(feeds) > 2 * parsed  # the subject feeds sampled, the others all
     lines = result.output.splitlines()
     assert lines[0] == f"检查网站 {site}："
     assert re.fullmatch(rf"内部链接：检查 {len(pages):,} 个网页中的 [\d,]+ 个站内链接和锚点，发现 0 处问题。", lines[1]), lines[1]
@@ -62,7 +64,7 @@ def test_the_demo_site_passes_every_check(site):
     assert lines[2:] == [
         f"网页结构：抽查 {len(pages) - len(generated) + 200:,} 个网页（手写页面 {len(pages) - len(generated):,} 个全部检查，"
         f"生成页面 {len(generated):,} 个中按路径哈希抽取 200 个）的 HTML，发现 0 处问题。",
-        f"订阅源：解析 {len(feeds):,} 个订阅源，发现 0 处问题。",
+        f"订阅源：解析 {len(feeds):,} 个订阅源（全部检查 XML 结构，其中 {parsed:,} 个另用 feedparser 按阅读器的方式解析），发现 0 处问题。",
         "开放数据：检查 2 个数据包的描述文件，完整校验其中 1 个（12 个资源），发现 0 处问题。",
         "全部检查通过。",
     ]
@@ -116,8 +118,23 @@ def test_an_unparsable_feed_fails(site, tmp_path):
     (out / "feeds" / "all.rss").write_text('<?xml version="1.0"?><html/>', encoding="utf-8")
     report = run_checks(out, ["feeds"], workers=1)
     assert report.results["feeds"].files == 2 + len(list((site / "feeds" / "datasets").iterdir()))
-    assert [p.split("（")[0] for p in problems(report, "feeds")] == ["feeds/all.atom：feedparser 无法解析", "feeds/all.rss：不是 Atom 或 RSS 订阅源"]
-    assert "SAXParseException" in problems(report, "feeds")[0]
+    assert [p.split("（")[0] for p in problems(report, "feeds")] == ["feeds/all.atom：不是格式正确的 XML", "feeds/all.rss：不是 Atom 或 RSS 2.0 订阅源"]
+    assert "XMLSyntaxError" in problems(report, "feeds")[0]
+
+
+@pytest.mark.parametrize(("name", "edit", "problem"), [
+    ("all.atom", lambda t: re.sub(r"<updated>[^<]*</updated>", "", t, count=1), "缺少 <updated>"),
+    ("all.atom", lambda t: t.replace("<entry>\n    <id>", "<entry>\n    <x>", 1).replace("</id>\n    <title>", "</x>\n    <title>", 1),
+     "1 个条目缺少必需的元素"),
+    ("all.rss", lambda t: re.sub(r"<description>[^<]*</description>", "", t, count=1), "缺少 <description>"),
+    ("all.rss", lambda t: t.replace("<rss", "<feed", 1).replace("</rss>", "</feed>"), "不是 Atom 或 RSS 2.0 订阅源"),
+])
+def test_a_feed_missing_required_elements_fails(site, tmp_path, name, edit, problem):
+    out = mini(site, tmp_path, f"feeds/{name}")
+    path = out / "feeds" / name
+    path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
+    report = run_checks(out, ["feeds"], workers=1)
+    assert problems(report, "feeds") == [f"feeds/{name}：{problem}"]
 
 
 def test_a_data_file_with_a_wrong_hash_fails(site, tmp_path):
@@ -169,7 +186,7 @@ def test_the_command_exits_1_on_failure_and_2_without_a_site(tmp_path):
         "内部链接：检查 1 个网页中的 2 个站内链接和锚点，发现 1 处问题。",
         "  index.html：链接 gone/ 指向的 gone/ 不存在",
         "网页结构：抽查 1 个网页（手写页面 1 个全部检查，生成页面 0 个中按路径哈希抽取 0 个）的 HTML，发现 0 处问题。",
-        "订阅源：解析 0 个订阅源，发现 0 处问题。",
+        "订阅源：解析 0 个订阅源（全部检查 XML 结构，其中 0 个另用 feedparser 按阅读器的方式解析），发现 0 处问题。",
         "开放数据：检查 0 个数据包的描述文件，完整校验其中 0 个（0 个资源），发现 0 处问题。",
         "检查未通过：共 1 处问题。请修正后重新生成网站；修正前不会发布。",
     ]
