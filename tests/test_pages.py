@@ -133,6 +133,16 @@ def test_subject_page_shows_status_region_and_display_end(folder, tmp_path):
     assert fields["公示截止"] == "2027-03-04"  # decided 2024-03-05 under Order 58: at most 3 years, the last day shown
     authority = penalty.select_one("dd a")
     assert authority["href"] == f"../../authorities/{row('penalties')['authority_uscc']}/"
+    for listing in ("datasets/penalties/index.html", "datasets/penalties/2024-03/index.html", "months/2024-03/index.html"):
+        table = soup(out / listing).select_one("table.gs-table")
+        assert not table.select("script, img")
+        rows = [tr for tr in table.select("tbody tr") if tr.select_one("td[data-label=类别]").get_text() == "行政处罚"]
+        assert len(rows) == 1, listing
+        cells = [td.get_text() for td in rows[0].select("td")]
+        assert cells[:3] == ["2024-03-05", "行政处罚", name] and cells[3].startswith("南市监罚〔2024〕1号"), listing
+        assert cells[4] == rows[0].select_one("td[data-label=机关] a").get_text() != "", listing
+        link = rows[0].select_one("td[data-label=主体] a")["href"]
+        assert link == "../" * listing.count("/") + f"subjects/{uscc}/#r-{link.split('#r-')[1]}"
 
 
 def test_generated_pages_share_the_theme_and_forbid_inline_scripts(demo):

@@ -7,7 +7,10 @@ record, a correction or a display period that ends changes the landing page and 
 month, not every page after it, so an incremental build rewrites a few pages, not thousands.
 
 Every listing is a slice of one table sorted once per kind (key, then newest first), so building
-all of them is a few sorts plus writing pages; pages are written on every core.
+all of them is a few sorts plus writing pages; pages are written on every core. The table rows of
+hundreds of pages are made at once from Arrow columns, with the row macros of
+``templates/pages/listing_rows.html`` rendered once into stencils; the template renders the rest
+of each page.
 
     datasets/<dataset>/            datasets/<dataset>/<YYYY-MM>/[<n>/]
     authorities/<key>/             authorities/<key>/<YYYY-MM>/[<n>/]       authorities/
@@ -24,11 +27,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from markupsafe import Markup
 
 from ..incremental import row_digests, text_digests
 from ..schema import datasets
 from .disclosures import Disclosures
-from .render import Writer, run_parallel, shared
+from .render import OPEN, Stencil, Writer, escape_html, run_parallel, shared, string_offsets
 
 PER_PAGE = 50
 # kind → (listing column that groups it, folder, index title, what a group is called)
@@ -149,7 +153,7 @@ def write_listings(plan: ListingPlan, writer: Writer, env, only: np.ndarray | No
     titles = {d.name: d.title for d in datasets()}
     chosen = np.arange(len(plan.tasks)) if only is None else np.flatnonzero(only)
     state = {"plan": plan, "chosen": chosen, "writer": writer, "template": env.get_template("pages/listing.html"),
-             "titles": titles}
+             "titles": titles, "rows": env.get_template("pages/listing_rows.html")}
     pages = run_parallel(_write_pages, len(chosen), state, chunk=500)
     index = env.get_template("pages/index.html")
     for kind in ("authority", "region", "month"):
@@ -208,13 +212,14 @@ def _write_pages(span: tuple[int, int]) -> int:
     w = shared()
     plan: ListingPlan = w["plan"]
     writer: Writer = w["writer"]
-    for i in w["chosen"][span[0]:span[1]].tolist():
-        kind, group, page = plan.tasks[i]
-        lo, hi = plan.rows(group, page)
-        rows = plan.listing.take(plan.orders[kind][lo:hi]).to_pylist()
-        for r in rows:
-            r["dataset"] = w["titles"][r["dataset"]]
-        path = page_path(group, page)
+    tasks = [plan.tasks[i] for i in w["chosen"][span[0]:span[1]].tolist()]
+    bounds = [plan.rows(group, page) for _, group, page in tasks]
+    paths = [page_path(group, page) for _, group, page in tasks]
+    rows = _rows_html(plan, tasks, bounds, ["../" * p.count("/") for p in paths], w["titles"], w["rows"])
+    html = memoryview(rows.buffers()[2] or b"")
+    offsets = string_offsets(rows)
+    first = 0
+    for (kind, group, page), (lo, hi), path in zip(tasks, bounds, paths, strict=True):
         root = "../" * path.count("/")
         title = _title(group)
         crumbs = [] if kind == "dataset" else [(KINDS[kind][2], f"{KINDS[kind][1]}/")]
@@ -224,11 +229,46 @@ def _write_pages(span: tuple[int, int]) -> int:
         feed = {"dataset": f"feeds/datasets/{group.key}.atom", "authority": f"feeds/authorities/{group.key}.atom",
                 "region": f"feeds/regions/{group.key}.atom"}.get(kind, "")
         months = [(month_name(m.month), m.total, m.path) for m in group.months]
+        shown = hi - lo
+        page_rows = Markup(str(html[offsets[first]:offsets[first + shown]], "utf-8"))
+        first += shown
         body = w["template"].render(root=root, title=title, intro=_intro(group), crumbs=crumbs, counts=counts, feed=feed,
-                                    rows=rows, total=group.total, page=page, pages=group.pages, base=group.path,
-                                    landing=group.landing, months=months)
+                                    rows=page_rows, shown=shown, total=group.total, page=page, pages=group.pages,
+                                    base=group.path, landing=group.landing, months=months)
         writer.page(path, title + (f"（第 {page} 页）" if page > 1 else ""), body)
     return span[1] - span[0]
+
+
+def _rows_html(plan: ListingPlan, tasks: list[tuple[str, Group, int]], bounds: list[tuple[int, int]], roots: list[str],
+               titles: dict[str, str], template) -> pa.Array:
+    """The table rows of these pages, one string per row, page after page."""
+    picked = [plan.orders[kind][lo:hi] for (kind, _, _), (lo, hi) in zip(tasks, bounds, strict=True)]
+    rows = plan.listing.take(np.concatenate(picked) if picked else np.zeros(0, np.int64))
+    if not rows.num_rows:
+        return pa.array([], pa.string())
+    root = pa.array(roots, pa.string()).take(pa.array(np.repeat(np.arange(len(tasks)), [len(p) for p in picked])))
+    m = template.make_module()
+    text = {c: _text(rows[c]) for c in ("date", "dataset", "page_id", "record_id", "subject_name", "reference", "gist",
+                                        "authority_key", "authority")}
+    names = list(titles)
+    dataset = pa.array([titles[n] for n in names], pa.string()).take(pc.index_in(text["dataset"], pa.array(names, pa.string())))
+    name = escape_html(text["subject_name"])
+    subject = pc.if_else(pc.equal(text["page_id"], ""), Stencil(m.person, OPEN).fill(name),
+                         Stencil(m.subject_link, OPEN, OPEN, OPEN, OPEN).fill(root, escape_html(text["page_id"]),
+                                                                              escape_html(text["record_id"]), name))
+    reference = escape_html(text["reference"])
+    reference = pc.if_else(pc.equal(text["gist"], ""), reference,
+                           Stencil(m.with_gist, OPEN, OPEN).fill(reference, escape_html(text["gist"])))
+    return Stencil(m.row, *[OPEN] * 7).fill(root, escape_html(text["date"]), escape_html(dataset), subject, reference,
+                                            escape_html(text["authority_key"]), escape_html(text["authority"]))
+
+
+def _text(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A listing column as one string array; a missing value shows as the template showed it."""
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    if values.null_count:
+        raise ValueError("listing columns hold no missing values")
+    return values
 
 
 def _title(group: Group) -> str:

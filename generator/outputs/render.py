@@ -122,11 +122,12 @@ def _data(values: pa.Array) -> np.ndarray:
     """The bytes of a string array's values."""
     if not len(values) or values.buffers()[2] is None:
         return np.zeros(0, np.uint8)
-    offsets = _offsets(values)
+    offsets = string_offsets(values)
     return np.frombuffer(values.buffers()[2], np.uint8)[offsets[0]:offsets[-1]]
 
 
-def _offsets(values: pa.Array) -> np.ndarray:
+def string_offsets(values: pa.Array) -> np.ndarray:
+    """Where each string of a string array starts, and the last one ends, in its data buffer."""
     kind = np.int64 if pa.types.is_large_string(values.type) else np.int32
     return np.frombuffer(values.buffers()[1], kind)[values.offset:values.offset + len(values) + 1]
 
@@ -134,7 +135,7 @@ def _offsets(values: pa.Array) -> np.ndarray:
 def write_files(folders: Sequence[str], name: str | None, contents: pa.Array) -> None:
     """Write each string of ``contents`` to ``folders[i]/name`` (the folder made if missing), or
     with ``name`` None to the path ``folders[i]``, as UTF-8, like ``Path.write_text``."""
-    offsets = _offsets(contents).tolist()
+    offsets = string_offsets(contents).tolist()
     data = memoryview(contents.buffers()[2]) if contents.buffers()[2] is not None else memoryview(b"")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
     for i, folder in enumerate(folders):
