@@ -79,7 +79,10 @@ def normalise_column(f: Field, values: pa.Array) -> pa.Array:
 
 def trim(values: pa.Array) -> pa.Array:
     """Without surrounding white space and without control characters (NUL, ESC, DEL…: never
-    content, and XML cannot carry them); tabs and line breaks inside a value stay."""
+    content, and XML cannot carry them); tabs and line breaks inside a value stay.
+
+    (``utf8_trim`` itself is cheaper per value than finding, with NumPy, the few values that
+    need it; the control characters are looked for in the bytes, see :func:`has_control_bytes`.)"""
     values = pc.utf8_trim(values, characters=TRIM)
     if has_control_bytes(values):
         values = pc.replace_substring_regex(values, pattern=CONTROL, replacement="")
@@ -143,13 +146,47 @@ def _rows_holding(offsets: np.ndarray, positions: np.ndarray) -> np.ndarray:
 def _on_rows(values: pa.Array, rows: np.ndarray, change, cheap: bool = False) -> pa.Array:
     """``change`` applied to the values of ``rows`` only (it must keep the others as they are).
     A ``cheap`` change, or one most rows need, is applied to the whole column instead: merging
-    costs about what a simple kernel costs."""
-    if cheap or rows.mean() > 0.5:
-        return change(values)
-    index = np.arange(len(rows))
+    costs about what a simple kernel costs. A few changed values are spliced into the column's
+    buffers (:func:`_splice`), which copies the other values' bytes in large blocks."""
     changed = np.flatnonzero(rows)
+    if cheap or len(changed) > len(rows) // 2:
+        return change(values)
+    if len(changed) <= _SPLICE_MOST:
+        spliced = _splice(values, changed, change(values.take(pa.array(changed))))
+        if spliced is not None:
+            return spliced
+    index = np.arange(len(rows))
     index[changed] = len(rows) + np.arange(len(changed))
     return pa.concat_arrays([values, change(values.filter(pa.array(rows)))]).take(pa.array(index))
+
+
+_SPLICE_MOST = 2048  # beyond this many changed values, Arrow's take is as quick as a Python loop
+
+
+def _splice(values: pa.Array, rows: np.ndarray, replacements: pa.Array) -> pa.Array | None:
+    """``values`` with the values at ``rows`` (sorted positions) replaced by ``replacements``,
+    built straight from the buffers: the unchanged stretches between two replaced values are
+    copied as blocks. None when either column is not a plain string column without nulls."""
+    found, new = string_buffers(values), string_buffers(replacements)
+    if found is None or new is None:
+        return None
+    offsets, data = found
+    new_offsets, new_data = new
+    lengths = np.diff(offsets)
+    lengths[rows] = np.diff(new_offsets)
+    total = int(lengths.sum(dtype=np.int64))
+    if total >= 2**31:
+        return None
+    pieces, start = [], 0
+    for k, row in enumerate(rows.tolist()):
+        pieces.append(data[start:offsets[row]])
+        pieces.append(new_data[new_offsets[k]:new_offsets[k + 1]])
+        start = offsets[row + 1]
+    pieces.append(data[start:])
+    out_offsets = np.zeros(len(lengths) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=out_offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(lengths), [None, pa.py_buffer(out_offsets),
+                                                             pa.py_buffer(np.concatenate(pieces))])
 
 
 def has_control_bytes(values: pa.Array) -> bool:
@@ -161,8 +198,12 @@ def has_control_bytes(values: pa.Array) -> bool:
     data = found[1]
     if not len(data):
         return False
-    control = (data < 0x20) | (data == 0x7F)
-    return bool(control.any() and (control & (data != 0x09) & (data != 0x0A) & (data != 0x0D)).any())
+    if (data == 0x7F).any():
+        return True
+    if int(data.min()) >= 0x20:  # the usual case: one quick pass, no mask over the bytes
+        return False
+    low = data[data < 0x20]
+    return bool(((low != 0x09) & (low != 0x0A) & (low != 0x0D)).any())
 
 
 def nfkc(values: pa.Array) -> pa.Array:
@@ -506,8 +547,27 @@ def real_iso_dates(values: pa.Array) -> np.ndarray:
 def amounts_wan(values: pa.Array) -> pa.Array:
     """Amounts in 万元: thousands separators and a 万元 unit removed; values stated in 元 are
     converted (2000元 → 0.2)."""
-    cleaned = pc.replace_substring_regex(trim(nfkc(values)), pattern=r"[,\s]", replacement="")
-    cleaned = pc.replace_substring_regex(cleaned, pattern=r"^(-?\d+(?:\.\d+)?)(?:万元|万)$", replacement=r"\1")
+    cleaned = trim(nfkc(values))
+    found = string_buffers(cleaned)
+    if found is None:
+        cleaned = pc.replace_substring_regex(cleaned, pattern=r"[,\s]", replacement="")
+        cleaned = pc.replace_substring_regex(cleaned, pattern=r"^(-?\d+(?:\.\d+)?)(?:万元|万)$", replacement=r"\1")
+    else:
+        # most amounts are plain numbers: each expression runs only on the values holding a byte
+        # it could change (a comma or RE2's white space; the last byte of 万, E4 B8 87)
+        offsets, data = found
+        separators = np.concatenate([_spaces(data), np.flatnonzero(data == ord(","))])
+        if len(separators):
+            cleaned = _on_rows(cleaned, _rows_holding(offsets, separators),
+                               lambda v: pc.replace_substring_regex(v, pattern=r"[,\s]", replacement=""))
+            offsets, data = string_buffers(cleaned)
+        wan = np.flatnonzero(data == 0x87)
+        if len(wan):
+            cleaned = _on_rows(cleaned, _rows_holding(offsets, wan), lambda v: pc.replace_substring_regex(
+                v, pattern=r"^(-?\d+(?:\.\d+)?)(?:万元|万)$", replacement=r"\1"))
+            offsets, data = string_buffers(cleaned)
+        if not (data == 0x83).any():  # no 元 (E5 85 83) anywhere: nothing to convert
+            return cleaned
     in_yuan = pc.match_substring_regex(cleaned, pattern=r"^-?\d+(?:\.\d+)?元$")
     if not pc.any(in_yuan).as_py():
         return cleaned

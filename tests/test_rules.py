@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from generator.codes import USCC_PLACEHOLDER
+from generator.normalize import _on_rows
 from generator.rules import CROSS_FILE_RULES, FILE_RULES, ROW_RULES, catalogue
+from generator.rules.base import alternatives_match
 
 from .conftest import AUTHORITY, PERSON, PERSON_ID, flatten, resident_id, row, uscc
 
@@ -121,3 +128,21 @@ def test_authority_codes_checked_too(folder):
     folder.write("licensing", "one.csv", [row("licensing", authority_uscc=AUTHORITY[1][:-1] + "0"
                                               if AUTHORITY[1][-1] != "0" else AUTHORITY[1][:-1] + "1")])
     assert flatten(folder.intake()) == [[2, "authority_uscc", "uscc.checksum"]]
+
+
+@given(st.lists(st.lists(st.sampled_from(["身份证", "护照", "其他", "其他证件", "\n", " ", "x"]), max_size=4).map("".join), max_size=30))
+def test_literal_alternatives_match_as_the_regular_expression_does(values):
+    """Enum-like patterns are answered with set lookups and prefixes, exactly as RE2 would."""
+    array = pa.array(values, pa.string())
+    pattern = "^(身份证|护照|其他.*)$"
+    expected = pc.match_substring_regex(array, pattern=pattern).to_numpy(zero_copy_only=False)
+    assert alternatives_match(array, pattern).tolist() == expected.tolist()
+
+
+@given(st.lists(st.text(alphabet="ab 中\t", max_size=5), max_size=3000))
+def test_a_change_on_the_rows_that_need_it_leaves_the_others_as_they_are(values):
+    """A change the few rows holding an "a" need (Arrow kernels, or spliced into the buffers)."""
+    array = pa.array(values, pa.string())
+    rows = np.array(["a" in v for v in values], dtype=bool)
+    changed = _on_rows(array, rows, lambda v: pc.replace_substring(v, "a", "A"))
+    assert changed.to_pylist() == [v.replace("a", "A") for v in values]

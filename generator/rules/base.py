@@ -81,6 +81,8 @@ class Batch:
         if key not in self._cache:
             fixed = fixed_width_matches(self.columns[name], pattern)
             if fixed is None:
+                fixed = alternatives_match(self.columns[name], pattern)
+            if fixed is None:
                 fixed = pc.match_substring_regex(self.columns[name], pattern=pattern).to_numpy(zero_copy_only=False)
             self._cache[key] = fixed
         return self._cache[key]
@@ -161,6 +163,50 @@ def fixed_width_matches(values: pa.Array, pattern: str) -> np.ndarray | None:
         ok &= table[position][cells[:, position]]
     out[rows] = ok
     return out
+
+
+_WORD = re.compile(r"[^\\.*+?()\[\]{}|^$]+")
+
+
+@functools.lru_cache(maxsize=64)
+def _alternatives(pattern: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """For a regular expression like ``^(身份证|护照号|其他.*)$`` (literal words, some followed
+    by ``.*``), the exact words and the prefixes; None for any other pattern."""
+    if not (pattern.startswith("^(") and pattern.endswith(")$")):
+        return None
+    words, prefixes = [], []
+    for item in pattern[2:-2].split("|"):
+        if item.endswith(".*"):
+            item, target = item[:-2], prefixes
+        else:
+            target = words
+        if not _WORD.fullmatch(item):
+            return None
+        target.append(item)
+    return tuple(words), tuple(prefixes)
+
+
+def alternatives_match(values: pa.Array, pattern: str) -> np.ndarray | None:
+    """``pc.match_substring_regex`` for a pattern of literal alternatives (see
+    :func:`_alternatives`) without running the regular expression: a value matches when it is
+    one of the words, or starts with a prefix and holds no line feed (RE2's ``.`` stops at one
+    and its ``$`` is the end of the text). None when the pattern is of another kind."""
+    found = _alternatives(pattern)
+    if found is None or values.null_count:
+        return None
+    words, prefixes = found
+    ok = pc.is_in(values, value_set=pa.array(list(words), type=pa.string())).to_numpy(zero_copy_only=False)
+    if prefixes:
+        started = np.zeros(len(values), dtype=bool)
+        for prefix in prefixes:
+            started |= pc.starts_with(values, prefix).to_numpy(zero_copy_only=False)
+        if started.any():
+            from ..normalize import _contains_byte
+
+            if _contains_byte(values, 0x0A):
+                started &= ~pc.match_substring(values, "\n").to_numpy(zero_copy_only=False)
+            ok |= started
+    return ok
 
 
 @dataclass
