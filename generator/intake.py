@@ -374,13 +374,10 @@ def _write_entries(path: Path, entries: list[_Entry], as_of: date) -> None:
     } for entry in entries]
     schema = entries[0].table.schema.with_metadata({ENTRY_VALIDITY: json.dumps(validity),
                                                     ENTRY_METADATA: json.dumps(meta, ensure_ascii=False)})
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, schema) as writer:
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:  # buffers written as they are
         for entry in entries:
             writer.write_batch(_one_batch(entry.table))
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as out:  # one write, not one per buffer
-        out.write(sink.getvalue())
     os.replace(temporary, path)
 
 
@@ -629,33 +626,34 @@ def _maybe_repeated(positions: np.ndarray, hashes: np.ndarray) -> np.ndarray:
 
 
 def key_hashes(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A 64-bit hash of each string (a polynomial over its bytes, mixed with its length),
-    computed with numpy straight from Arrow's buffers: no Python object per row."""
+    """A 64-bit hash of each string, from Arrow's buffers: no Python object per row. The strings
+    are padded with zero bytes (or cut) to one width of up to ``_HASHED_BYTES`` bytes, so their
+    bytes form a matrix of 64-bit words; each string's length and its own words (not the
+    padding beyond them) are folded in, so equal strings hash equally in any batch."""
     if isinstance(keys, pa.ChunkedArray):
         keys = keys.combine_chunks() if keys.num_chunks else pa.array([], type=pa.string())
     n = len(keys)
     if not n:
         return np.zeros(0, np.uint64)
-    keys = keys.cast(pa.large_string()) if keys.type != pa.large_string() else keys
-    offsets = np.frombuffer(keys.buffers()[1], np.int64)[keys.offset:keys.offset + n + 1]
-    data = np.frombuffer(keys.buffers()[2] or b"", np.uint8)
-    first, lengths = int(offsets[0]), np.diff(offsets)
-    starts = offsets[:-1] - first
-    powers = np.cumprod(np.full(max(int(lengths.max()), 1), _HASH_MULTIPLIER, np.uint64), dtype=np.uint64)
-    place = np.arange(int(offsets[-1]) - first, dtype=np.int64) - np.repeat(starts, lengths)
-    terms = (data[first:int(offsets[-1])].astype(np.uint64) + np.uint64(1)) * powers[place]  # wraps mod 2**64
-    hashes = np.zeros(n, np.uint64)
-    filled = lengths > 0
-    if filled.any():
-        hashes[filled] = np.add.reduceat(terms, starts[filled])
-    hashes ^= lengths.astype(np.uint64)
-    hashes ^= hashes >> np.uint64(33)
-    hashes *= np.uint64(0xFF51AFD7ED558CCD)
-    hashes ^= hashes >> np.uint64(33)
+    lengths = pc.binary_length(keys).to_numpy(zero_copy_only=False).astype(np.uint64)
+    width = max(8, min(_HASHED_BYTES, -(-int(lengths.max()) // 8) * 8))
+    padded = pc.ascii_rpad(keys, width=width, padding="\0").cast(pa.binary())  # pads by bytes
+    if int(lengths.max()) > width:
+        padded = pc.binary_slice(padded, 0, width)
+    matrix = padded.cast(pa.binary(width))
+    words = np.frombuffer(matrix.buffers()[1], np.uint64)[matrix.offset * (width // 8):(matrix.offset + n) * (width // 8)]
+    words = words.reshape(n, width // 8)
+    hashes = lengths * _HASH_MULTIPLIER
+    used = (np.minimum(lengths, width) + np.uint64(7)) // np.uint64(8)  # a string's own words: not the padding
+    for column in range(width // 8):
+        mixed = (hashes ^ words[:, column]) * _HASH_MULTIPLIER
+        mixed ^= mixed >> np.uint64(29)
+        hashes = np.where(used > column, mixed, hashes)  # so the hash does not depend on the width
     return hashes
 
 
-_HASH_MULTIPLIER = np.uint64(0x100000001B3)
+_HASHED_BYTES = 256  # longer keys hash by their first 256 bytes (and length): a collision only adds a row to check
+_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
 def _published_records(dataset: Dataset, table: pa.Table, labels: list[str], source: np.ndarray, rows: np.ndarray,

@@ -96,6 +96,8 @@ def test_key_hashes_find_every_repeated_key(keys, cut):
     sliced = pa.array(["x", *keys], pa.string()).slice(1)
     hashes = key_hashes(chunked)
     assert np.array_equal(hashes, key_hashes(sliced))
+    assert np.array_equal(hashes[:cut], key_hashes(pa.array(keys[:cut], pa.string())))  # batches of other widths
+    assert np.array_equal(hashes, key_hashes(pa.array([*keys, "x" * 300], pa.string()))[:-1])
     positions = np.arange(len(keys))
     found = {keys[i] for i in _maybe_repeated(positions, hashes)}
     assert found >= {k for k in keys if keys.count(k) > 1}
