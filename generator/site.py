@@ -29,7 +29,7 @@ from .errors import BuildError, ConfigError
 from .incremental import State, Units, commit, fingerprint, journal_open, leftovers, recover, site_files, staging_prefix, swap
 from .intake import Intake, run_intake
 from .outputs.disclosures import Disclosures, gather
-from .outputs.feeds import FeedPlan, alternate_head, document_digests, feeds_page_context, plan_feeds, write_feeds
+from .outputs.feeds import FeedPlan, alternate_head, document_digests, feeds_page_context, plan_feeds, site_feed_digests, write_feeds
 from .outputs.listings import KINDS, ListingPlan, ListingsResult, plan_listings, write_listings
 from .outputs.opendata import FORMATS, OpenData, build_open_data, catalog, link_or_copy, published_table, schema_org
 from .outputs.render import Writer, environment
@@ -70,7 +70,8 @@ class Work:
         if not self.incremental:
             return "完整构建。"
         return (f"增量构建：重写主体页面 {self.changed('subjects')} 个、列表页 {self.changed('listings')} 个、"
-                f"主体订阅源 {self.changed('subject-feeds')} 个，共更新 {self.moved} 个文件，删除 {self.deleted} 个。")
+                f"主体订阅源 {self.changed('subject-feeds')} 个、其他订阅源和存档页 {self.changed('feeds')} 个，"
+                f"共更新 {self.moved} 个文件，删除 {self.deleted} 个。")
 
 
 @dataclass
@@ -135,10 +136,10 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, feeds, site)
         render_site(config, docs, staged, as_of)
         phases.done("hand-written pages (mkdocs)")
-        index, listings, units = plan_units(disclosures, feeds)
+        index, listings, units, feed_families = plan_units(disclosures, feeds)
         todo = Work(before is not None, {kind: u.changed(before.units.get(kind)) if before else None for kind, u in units.items()})
         phases.done("what changed")
-        write_feeds(feeds, staged, {"subject": todo.masks["subject-feeds"]} if todo.incremental else None)
+        write_feeds(feeds, staged, feed_masks(todo, feed_families) if todo.incremental else None)
         answer_theme_sitemap_probes(staged)
         del feeds  # written: its memory goes before the pages are written
         phases.done("feeds (write)")
@@ -170,7 +171,8 @@ def intake_cache(out: Path) -> Path:
     return out.with_name(f".{out.name}.intake-cache")
 
 
-UNIT_FOLDERS = ("subjects", "api/subjects", "feeds/subjects", *(KINDS[k][1] for k in KINDS))
+UNIT_FOLDERS = ("subjects", "api/subjects", "feeds/subjects", "feeds/datasets", "feeds/authorities", "feeds/regions",
+                "feeds/all", *(KINDS[k][1] for k in KINDS))
 
 
 def unit_folders(open_data: OpenData) -> set[str]:
@@ -178,23 +180,37 @@ def unit_folders(open_data: OpenData) -> set[str]:
     return {*UNIT_FOLDERS, *(f"data/releases/{r.version}" for r in open_data.releases)}
 
 
-def plan_units(disclosures: Disclosures, feeds: FeedPlan) -> tuple[SubjectIndex, ListingPlan, dict[str, Units]]:
-    """Every subject page, listing page and subject feed, each with a digest of its inputs."""
+def plan_units(disclosures: Disclosures, feeds: FeedPlan
+               ) -> tuple[SubjectIndex, ListingPlan, dict[str, Units], list[tuple[str, int]]]:
+    """Every subject page, listing page, subject feed and other feed or archive page, each with
+    a digest of its inputs; and the feed families the last kind spans (label, documents)."""
     index = subject_index(disclosures)
     listings = plan_listings(disclosures, region_name)
     keys, digests = document_digests(feeds, "subject")
+    feed_keys, feed_digests, families = site_feed_digests(feeds)
     units = {
         "subjects": Units(index.ids.astype(object), subject_digests(disclosures, index)),
         "listings": Units(np.asarray(listings.paths(), dtype=object), listings.digests()),
         "subject-feeds": Units(np.asarray(keys, dtype=object), digests),
+        "feeds": Units(np.asarray(feed_keys, dtype=object), feed_digests),
     }
-    return index, listings, units
+    return index, listings, units, families
+
+
+def feed_masks(todo: Work, families: list[tuple[str, int]]) -> dict[str, np.ndarray]:
+    """Which documents of each feed family to write."""
+    masks = {"subject": todo.masks["subject-feeds"]}
+    ends = np.cumsum([n for _, n in families], dtype=np.int64)
+    for (label, n), end in zip(families, ends.tolist(), strict=True):
+        masks[label] = todo.masks["feeds"][end - n:end]
+    return masks
 
 
 UNIT_FILES = {
     "subjects": lambda k: (f"subjects/{k}/index.html", f"api/subjects/{k}.json"),
     "listings": lambda k: (f"{k}index.html",),
     "subject-feeds": lambda k: (f"feeds/subjects/{k}.atom", f"feeds/subjects/{k}.rss"),
+    "feeds": lambda k: (f"{k}.atom", f"{k}.rss"),  # an archive page has no RSS: nothing to delete there
 }
 
 

@@ -105,7 +105,7 @@ def test_a_second_build_of_the_same_input_rewrites_no_page(first, tmp_path):
     assert result.work.incremental
     assert (result.work.changed("subjects"), result.work.changed("listings"), result.work.changed("subject-feeds")) == (0, 0, 0)
     assert result.work.deleted == 0
-    assert "增量构建：重写主体页面 0 个、列表页 0 个、主体订阅源 0 个" in result.describe()
+    assert "增量构建：重写主体页面 0 个、列表页 0 个、主体订阅源 0 个、其他订阅源和存档页 0 个" in result.describe()
     assert tree(again) == before
 
 

@@ -51,6 +51,7 @@ U+FFFE, U+FFFF) and C1 controls are dropped, tab/LF/CR become spaces.
 
 from __future__ import annotations
 
+import functools
 import gc
 import json
 import math
@@ -252,6 +253,16 @@ class FeedPlan:
     def family(self, kind: str, parent: str = "") -> Family:
         return next(f for f in self.families if f.kind == kind and f.parent == parent)
 
+    @functools.cached_property
+    def event_digests(self) -> np.ndarray:
+        """A digest of each event's row (what its entry is written from)."""
+        return row_digests(self.events)
+
+
+def family_label(family: Family) -> str:
+    """How ``write_feeds``' ``only`` names a family: its kind, and an archive's parent."""
+    return f"{family.kind}:{family.parent}" if family.parent else family.kind
+
 
 # ---------------------------------------------------------------------------------------------
 # Public API
@@ -289,7 +300,8 @@ def plan_feeds(decisions: dict[str, Decisions], data_dir: Path, as_of: date, sit
 
 def write_feeds(plan: FeedPlan, out: Path, only: dict[str, np.ndarray] | None = None) -> FeedStats:
     """Write every document of ``plan`` under ``out`` (the site root), on every core; for a
-    kind in ``only``, just the documents whose mask is true (an incremental build)."""
+    family in ``only`` (by :func:`family_label`), just the documents whose mask is true (an
+    incremental build)."""
     folders = ["feeds/all/archive", *(f"feeds/{folder}" for folder in FOLDERS.values()),
                *(f"feeds/datasets/{name}/archive" for name in DATASET_NAMES)]
     for folder in folders:
@@ -304,7 +316,7 @@ def write_feeds(plan: FeedPlan, out: Path, only: dict[str, np.ndarray] | None = 
             chunk = CHUNKS["archive" if family.kind == "archive" else family.engine]
             written[family.kind] = written.get(family.kind, 0) + run_parallel(
                 _write_documents, len(family), {"plan": plan, "family": family, "out": str(out),
-                                                "only": (only or {}).get(family.kind)}, chunk=chunk)
+                                                "only": (only or {}).get(family_label(family))}, chunk=chunk)
     finally:
         gc.unfreeze()
     for family in plan.families:
@@ -322,13 +334,38 @@ def document_digests(plan: FeedPlan, kind: str) -> tuple[list[str], np.ndarray]:
     """The keys of ``kind``'s documents and a digest per document of everything it is written
     from (its events and its own values), for incremental builds."""
     family = plan.family(kind)
-    events = row_digests(plan.events)
-    sums = group_digests(events[family.rows], family.starts[:-1], len(family.rows))
+    sums = group_digests(plan.event_digests[family.rows], family.starts[:-1], len(family.rows))
     totals = family.totals or [0] * len(family)
     empty = np.diff(family.starts) == 0
     meta = [f"{key}|{name}|{current}|{total}|{plan.context.as_of if none else ''}" for key, name, current, total, none
             in zip(family.keys, family.names, family.current, totals, empty.tolist(), strict=True)]
     return family.keys, sums + text_digests(meta)
+
+
+SITE_FEED_KINDS = ("dataset", "authority", "region", "archive")  # the documents besides the all-disclosures and subject feeds
+
+
+def site_feed_digests(plan: FeedPlan) -> tuple[list[str], np.ndarray, list[tuple[str, int]]]:
+    """The dataset, authority, region feeds and archive pages: their paths, a digest each of its
+    events and of the document's own values as written (title, links, updated…), and per family
+    its label and number of documents (to split a mask over them). A few thousand documents:
+    the values are made as the writer makes them."""
+    keys: list[str] = []
+    parts: list[np.ndarray] = []
+    counts: list[tuple[str, int]] = []
+    for family in plan.families:
+        if family.kind not in SITE_FEED_KINDS:
+            continue
+        sums = group_digests(plan.event_digests[family.rows], family.starts[:-1], len(family.rows))
+        firsts = family.starts[:-1][np.diff(family.starts) > 0]
+        newest = iter(entry_values(plan.events.take(pa.array(family.rows[firsts])).combine_chunks(), plan.context)["updated"]
+                      .to_pylist() if len(firsts) else [])
+        feeds = [document(plan, family, i, next(newest)[:10] if family.starts[i + 1] > family.starts[i] else None)
+                 for i in range(len(family))]
+        keys += [feed.path for feed in feeds]
+        parts.append(sums + text_digests([repr(feed) for feed in feeds]))
+        counts.append((family_label(family), len(family)))
+    return keys, (np.concatenate(parts) if parts else np.zeros((0, 2), np.uint64)), counts
 
 
 def feed_links(kind: str, key: str = "") -> list[dict]:
