@@ -118,7 +118,9 @@ def group_digests(rows: np.ndarray, starts: np.ndarray, total: int) -> np.ndarra
     ``total`` rows in all; a group's digest does not depend on its rows' order)."""
     if not len(starts):
         return np.zeros((0, 2), np.uint64)
-    out = np.add.reduceat(rows, starts, axis=0) if total else np.zeros((len(starts), 2), np.uint64)
+    # a zero row after the last: groups that are empty at the very end start there, not past it
+    padded = np.vstack([rows[:total], np.zeros((1, 2), np.uint64)])
+    out = np.add.reduceat(padded, starts, axis=0)
     empty = np.r_[starts[1:], total] == starts
     out[empty] = 0
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import multiprocessing
 import os
 import re
@@ -51,19 +52,27 @@ def scan(root: Path, known: Iterable[str] = (), skip: Iterable[str] = ()) -> lis
     sites are split into contiguous runs of files, one per core. ``skip``: site-relative folders
     not to read (copies of files scanned elsewhere)."""
     known = {k.upper() for k in known if len(k) >= 8}
-    files = _files(root, {os.path.join(str(root), s) for s in skip})
+    files, sizes = _files(root, {os.path.join(str(root), s) for s in skip})
     prefix = len(str(root)) + 1
-    parts = workers() if len(files) > PARALLEL_FILES else 1
+    weights = sizes + FILE_COST  # a file costs its bytes plus opening and reading it
+    total = int(weights.sum())
+    parts = workers() if len(files) > PARALLEL_FILES or total > PARALLEL_BYTES else 1
     if parts == 1:
         return _unique(_scan_files(files, prefix, known))
-    size = -(-len(files) // parts)
+    # contiguous runs of about equal weight (not equal counts: a data release is a few files of
+    # hundreds of megabytes, a subject page a few kilobytes)
+    cuts = np.searchsorted(np.cumsum(weights), [total * k // parts for k in range(1, parts)], side="right")
+    bounds = [0, *cuts.tolist(), len(files)]
+    runs = [files[a:b] for a, b in itertools.pairwise(bounds) if b > a]
     # spawned, not forked: a worker needs the file list only, not the build's memory
-    with multiprocessing.get_context("spawn").Pool(parts) as pool:
-        found = pool.starmap(_scan_files, [(files[i:i + size], prefix, known) for i in range(0, len(files), size)])
+    with multiprocessing.get_context("spawn").Pool(len(runs)) as pool:
+        found = pool.starmap(_scan_files, [(run, prefix, known) for run in runs])
     return _unique([f for part in found for f in part])
 
 
-PARALLEL_FILES = 20_000
+PARALLEL_FILES = 20_000  # more files, or more bytes than PARALLEL_BYTES: one process per core
+PARALLEL_BYTES = 64 << 20
+FILE_COST = 4096  # what opening and reading a file costs, in bytes scanned
 
 
 def _scan_files(files: list[str], prefix: int, known: set[str]) -> list[Finding]:
@@ -95,14 +104,22 @@ def _scan_files(files: list[str], prefix: int, known: set[str]) -> list[Finding]
     return findings
 
 
-def _files(root: Path, skip: set[str] = frozenset()) -> list[str]:
-    """Every file under ``root`` but not under ``skip``, sorted; os.walk reads each folder once,
-    without a stat per file."""
-    out = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if os.path.join(folder, d) not in skip]
-        out += [os.path.join(folder, f) for f in files]
-    return sorted(out)
+def _files(root: Path, skip: set[str] = frozenset()) -> tuple[list[str], np.ndarray]:
+    """Every file under ``root`` but not under ``skip``, sorted, and their sizes; folders are read
+    with ``os.scandir``, whose entries give the size with one ``stat`` each."""
+    found: list[tuple[str, int]] = []
+    pending = [str(root)]
+    while pending:
+        folder = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.path not in skip:
+                        pending.append(entry.path)
+                elif entry.is_file():
+                    found.append((entry.path, entry.stat().st_size))
+    found.sort()
+    return [path for path, _ in found], np.array([size for _, size in found], dtype=np.int64)
 
 
 def _batch_findings(batch: list[tuple[str, bytes]], known_set: _Known, known_bytes: set[bytes]) -> list[Finding]:
