@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 
 
@@ -32,7 +32,7 @@ class Problem:
     message: str
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}  # every value is a scalar: no deep copy
         d["severity"] = str(self.severity)
         return d
 
@@ -55,6 +55,6 @@ class SourceReport:
         return self.read - self.withheld
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["published"] = self.published
         return d

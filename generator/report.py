@@ -17,6 +17,8 @@ SEVERITY_WORD = {Severity.ERROR: "错误，不发布", Severity.WARNING: "警告
 
 def width(text: str) -> int:
     """Columns a string takes in a terminal: CJK characters take two."""
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
