@@ -264,11 +264,10 @@ def _rows_html(plan: ListingPlan, tasks: list[tuple[str, Group, int]], bounds: l
 
 
 def _text(values: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """A listing column as one string array; a missing value shows as the template showed it."""
+    """A listing column as one string array; a missing value (none is expected: intake makes
+    every field a string) shows as empty rather than stopping the build."""
     values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-    if values.null_count:
-        raise ValueError("listing columns hold no missing values")
-    return values
+    return pc.fill_null(values, "") if values.null_count else values
 
 
 def _title(group: Group) -> str:
