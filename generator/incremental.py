@@ -18,6 +18,7 @@ the site is never left half old and half new for longer than the moves take, and
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -243,18 +244,7 @@ def recover(out: Path) -> bool:
 
 
 def _finish(out: Path, staged: Path, deletions: list[str]) -> tuple[int, int]:
-    moved = 0
-    if staged.is_dir():
-        state_dir = staged / STATE
-        for folder, _dirs, files in os.walk(staged, topdown=False):
-            if Path(folder) == state_dir:
-                continue
-            rel = Path(folder).relative_to(staged)
-            target = out / rel
-            target.mkdir(parents=True, exist_ok=True)
-            for name in files:
-                os.replace(Path(folder) / name, target / name)
-                moved += 1
+    moved = _move_tree(str(staged), str(out), skip=STATE) if staged.is_dir() else 0
     deleted = 0
     for rel in deletions:
         path = out / rel
@@ -271,6 +261,28 @@ def _finish(out: Path, staged: Path, deletions: list[str]) -> tuple[int, int]:
                 os.replace(path, out / STATE / path.name)
     (out / STATE / JOURNAL).unlink(missing_ok=True)
     return moved, deleted
+
+
+def _move_tree(source: str, target: str, skip: str = "") -> int:
+    """Move everything under ``source`` into ``target`` (but ``skip`` directly inside it); return
+    the number of files moved. A folder the target lacks is moved whole, with one rename; the
+    files of one it has are moved one by one and the emptied folder removed."""
+    moved = 0
+    with os.scandir(source) as listing:
+        entries = [e for e in listing if e.name != skip]
+    for entry in entries:
+        destination = os.path.join(target, entry.name)
+        if not entry.is_dir(follow_symlinks=False):
+            os.replace(entry.path, destination)
+            moved += 1
+        elif os.path.isdir(destination):
+            moved += _move_tree(entry.path, destination)
+            with contextlib.suppress(OSError):  # a file already in place as a hard link stays behind
+                os.rmdir(entry.path)
+        else:
+            moved += sum(len(files) for _, _, files in os.walk(entry.path))
+            os.rename(entry.path, destination)
+    return moved
 
 
 def _prune(folder: Path, root: Path) -> None:

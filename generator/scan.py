@@ -43,16 +43,19 @@ class Finding:
         return f"{self.file}: {words[self.kind]} {self.value}"
 
 
-def scan(root: Path, known: Iterable[str] = (), skip: Iterable[str] = ()) -> list[Finding]:
+def scan(root: Path, known: Iterable[str] = (), skip: Iterable[str] = (), encoded: Iterable[str] = ()) -> list[Finding]:
     """Findings in every file under ``root``; ``known`` are ID numbers from the input that must
     never appear (legal representatives', natural persons' in clear).
 
     A site has a million small files, so files are read into batches of about ``PIECE_BYTES``
     and each batch is searched at once; large files are searched in pieces of that size. Large
     sites are split into contiguous runs of files, one per core. ``skip``: site-relative folders
-    not to read (copies of files scanned elsewhere)."""
+    not to read (copies of files scanned elsewhere). ``encoded``: site-relative folders (data
+    releases) where a CSV or JSON Lines file beside a Parquet file of the same name holds that
+    file's values in another encoding; the values are scanned once, from the Parquet file (an
+    encoding adds quotes, escapes and separators, which can only end a number, never make one)."""
     known = {k.upper() for k in known if len(k) >= 8}
-    files, sizes = _files(root, {os.path.join(str(root), s) for s in skip})
+    files, sizes = _files(root, {os.path.join(str(root), s) for s in skip}, {os.path.join(str(root), e) for e in encoded})
     prefix = len(str(root)) + 1
     weights = sizes + FILE_COST  # a file costs its bytes plus opening and reading it
     total = int(weights.sum())
@@ -70,6 +73,7 @@ def scan(root: Path, known: Iterable[str] = (), skip: Iterable[str] = ()) -> lis
     return _unique([f for part in found for f in part])
 
 
+ENCODINGS = {".csv", ".jsonl"}  # of a Parquet file's values, in a data release
 PARALLEL_FILES = 20_000  # more files, or more bytes than PARALLEL_BYTES: one process per core
 PARALLEL_BYTES = 64 << 20
 FILE_COST = 4096  # what opening and reading a file costs, in bytes scanned
@@ -104,20 +108,26 @@ def _scan_files(files: list[str], prefix: int, known: set[str]) -> list[Finding]
     return findings
 
 
-def _files(root: Path, skip: set[str] = frozenset()) -> tuple[list[str], np.ndarray]:
-    """Every file under ``root`` but not under ``skip``, sorted, and their sizes; folders are read
-    with ``os.scandir``, whose entries give the size with one ``stat`` each."""
+def _files(root: Path, skip: set[str] = frozenset(), encoded: set[str] = frozenset()) -> tuple[list[str], np.ndarray]:
+    """Every file under ``root`` but not under ``skip``, sorted, and their sizes (in ``encoded``
+    folders, not the CSV and JSON Lines encodings of a Parquet file beside them); folders are
+    read with ``os.scandir``, whose entries give the size with one ``stat`` each."""
     found: list[tuple[str, int]] = []
     pending = [str(root)]
     while pending:
         folder = pending.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    if entry.path not in skip:
-                        pending.append(entry.path)
-                elif entry.is_file():
-                    found.append((entry.path, entry.stat().st_size))
+        with os.scandir(folder) as listing:
+            entries = list(listing)
+        if folder in encoded:
+            parquet = {e.name[:-len(".parquet")] for e in entries if e.name.endswith(".parquet")}
+            entries = [e for e in entries if os.path.splitext(e.name)[1] not in ENCODINGS
+                       or os.path.splitext(e.name)[0] not in parquet]
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                if entry.path not in skip:
+                    pending.append(entry.path)
+            elif entry.is_file():
+                found.append((entry.path, entry.stat().st_size))
     found.sort()
     return [path for path, _ in found], np.array([size for _, size in found], dtype=np.int64)
 

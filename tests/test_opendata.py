@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from datetime import date
@@ -10,7 +11,7 @@ import pytest
 from frictionless import system
 from frictionless import validate as frictionless_validate
 
-from generator.outputs.opendata import WRITERS, public_columns, read_jsonl, replay, rows_to_table
+from generator.outputs.opendata import WRITERS, neutralise, public_columns, read_jsonl, read_release_table, replay, rows_to_table
 from generator.schema import load_dataset
 from generator.site import ROOT, build
 
@@ -119,6 +120,24 @@ def test_same_day_rebuild_with_changes_gets_the_next_sequence_number(folder, tmp
     build(folder.root, out, AS_OF)
     index = json.loads((out / "data" / "releases" / "index.json").read_text(encoding="utf-8"))
     assert [r["version"] for r in index["releases"]] == ["2026-11-23.1", "2026-11-23.2"]
+
+
+def test_release_csv_and_jsonl_hold_the_parquet_values(folder, tmp_path):
+    """What the personal-data scan relies on when it reads a release's values once, from its
+    Parquet files: CSV and JSON Lines are the same table in other encodings."""
+    hostile = '=HYPERLINK("http://example.invalid","点击")\n"引号"\t\\'
+    folder.write("penalties", "a.csv", [row("penalties", decision_doc_no=f"{i}号", violation_facts=hostile if i == 1 else f"事实{i}")
+                                        for i in range(1, 4)])
+    out = tmp_path / "site"
+    build(folder.root, out, AS_OF)
+    data = out / "data" / "latest"
+    for name in ("licensing", "penalties", "redlist", "blacklist"):
+        values = read_release_table(data / f"{name}.parquet")
+        expected = values.to_pylist()
+        assert read_jsonl(data / f"{name}.jsonl") == expected
+        with open(data / f"{name}.csv", encoding="utf-8-sig", newline="") as f:
+            assert list(csv.DictReader(f)) == [{k: neutralise(v) for k, v in r.items()} for r in expected]
+        assert len(expected) == (3 if name == "penalties" else 0)
 
 
 def test_csv_neutralises_formula_cells_but_jsonl_keeps_values(folder, tmp_path):

@@ -42,6 +42,21 @@ def test_compressed_files_are_scanned(tmp_path):
     assert [f.kind for f in scan(tmp_path)] == ["id_number"]
 
 
+def test_release_values_are_scanned_once_from_the_parquet_file(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    release = tmp_path / "data" / "releases" / "1"
+    release.mkdir(parents=True)
+    pq.write_table(pa.table({"id": [PERSON_ID]}), release / "a.parquet")
+    (release / "a.csv").write_text(f"id\n{PERSON_ID}\n", encoding="utf-8")
+    (release / "a.jsonl").write_text(f'{{"id":"{PERSON_ID}"}}\n', encoding="utf-8")
+    (release / "b.csv").write_text(f"编号\n{PERSON_ID}\n", encoding="utf-8")  # no Parquet file beside it: read
+    assert sorted(f.file for f in scan(tmp_path, encoded=["data/releases/1"])) == ["data/releases/1/a.parquet",
+                                                                                 "data/releases/1/b.csv"]
+    assert len(scan(tmp_path)) == 4
+
+
 def test_scan_command(tmp_path):
     (tmp_path / "a.json").write_text(f'["{PERSON_ID}"]', encoding="utf-8")
     result = CliRunner().invoke(main, ["scan", str(tmp_path)])
