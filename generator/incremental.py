@@ -133,6 +133,8 @@ class Units:
 
     keys: np.ndarray  # object array of str
     digests: np.ndarray  # (n, 2) uint64
+    # where :meth:`changed` found each key in the last build's units (-1: new), and those units
+    _found: tuple[Units, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def table(self) -> pa.Table:
         return pa.table({"key": pa.array(self.keys.tolist(), pa.string()),
@@ -148,6 +150,7 @@ class Units:
         if before is None:
             return np.ones(len(self.keys), bool)
         where = pd.Index(before.keys).get_indexer(self.keys)
+        self._found = (before, where)
         found = where >= 0
         same = np.zeros(len(self.keys), bool)
         same[found] = (before.digests[where[found]] == self.digests[found]).all(axis=1)
@@ -157,6 +160,10 @@ class Units:
         """Keys of ``before`` that are no longer units."""
         if before is None or not len(before.keys):
             return []
+        if self._found is not None and self._found[0] is before:  # keys are unique: what was not found is gone
+            kept = np.zeros(len(before.keys), bool)
+            kept[self._found[1][self._found[1] >= 0]] = True
+            return before.keys[~kept].tolist()
         where = pd.Index(self.keys).get_indexer(before.keys) if len(self.keys) else np.full(len(before.keys), -1)
         return before.keys[where < 0].tolist()
 

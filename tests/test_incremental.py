@@ -18,10 +18,11 @@ import time
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from generator import incremental
-from generator.incremental import JOURNAL, STATE, State
+from generator.incremental import JOURNAL, STATE, State, Units
 from generator.site import build
 
 from .conftest import Folder, row, uscc
@@ -197,3 +198,12 @@ def test_a_build_leaves_a_sibling_sites_staging_alone(first, tmp_path):
     shutil.copytree(site, tmp_path / "site")
     build(base / "datasets", tmp_path / "site", FIRST)
     assert sibling.is_dir() and not mine.exists()
+
+
+def test_units_changed_and_gone():
+    before = Units(np.array(["a", "b", "c", "d"], dtype=object), np.array([[1, 1], [2, 2], [3, 3], [4, 4]], np.uint64))
+    after = Units(np.array(["e", "c", "a"], dtype=object), np.array([[5, 5], [3, 3], [9, 9]], np.uint64))
+    fresh = Units(after.keys, after.digests)  # never compared: finds what is gone on its own
+    assert after.changed(before).tolist() == [True, False, True]
+    assert after.gone(before) == fresh.gone(before) == ["b", "d"]
+    assert after.gone(None) == [] and after.changed(None).tolist() == [True, True, True]

@@ -183,6 +183,14 @@ class History:
     changed: dict[str, tuple[int, str]]  # id → (release index, "new" or modification reason), last one
     removed: dict[str, tuple[int, str, str]]  # id → (release index, dataset, reason), last removal
 
+    @functools.cached_property
+    def last_changes(self) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        """``changed`` as arrays: the ids, and per id the release index and the reason."""
+        ids = pa.array(list(self.changed), pa.string())
+        releases = np.fromiter((v[0] for v in self.changed.values()), np.int32, len(self.changed))
+        reasons = np.array([v[1] for v in self.changed.values()], dtype=object)
+        return ids, releases, reasons
+
 
 @dataclass(frozen=True)
 class Context:
@@ -467,12 +475,21 @@ def record_events(dataset: Dataset, table: pa.Table, history: History, as_of: st
     n = table.num_rows
     if not n:
         return EVENT_SCHEMA.empty_table()
-    found = [history.changed.get(r) for r in table["record_id"].to_pylist()]
+    ids, releases, reasons = history.last_changes
+    where = pc.fill_null(pc.index_in(table["record_id"], value_set=ids), -1).to_numpy(zero_copy_only=False)
+    found = where >= 0
+    rel = np.where(found, releases[np.maximum(where, 0)] if len(releases) else -1, -1).astype(np.int32)
+    release_date = pa.array(np.array([r.date for r in history.releases] + [""], dtype=object)[rel], pa.string())
     decided = valid_dates(table[dataset.decision_date_field])
-    release_dates = [history.releases[f[0]].date if f else "" for f in found]
-    dates = [(max(r, d) if r else (d or as_of)) for r, d in zip(release_dates, decided.to_pylist(), strict=True)]
-    notes = [f"{r} 更新：{CHANGE_NOTES.get(f[1], '记录更新')}" if f and f[1] != "new" else None
-             for f, r in zip(found, release_dates, strict=True)]
+    # dated by the later of its last change and its decision; without a change, by its decision
+    # (or the build date when it has none)
+    dates = pc.if_else(pc.equal(release_date, ""), pc.if_else(pc.equal(decided, ""), as_of, decided),
+                       pc.max_element_wise(release_date, decided))
+    noted = np.flatnonzero(found)
+    noted = noted[reasons[where[noted]] != "new"] if len(noted) else noted
+    notes = np.full(n, None, dtype=object)
+    notes[noted] = [f"{history.releases[r].date} 更新：{CHANGE_NOTES.get(reason, '记录更新')}"
+                    for r, reason in zip(rel[noted].tolist(), reasons[where[noted]].tolist(), strict=True)]
     authority = column(table, "authority")
     return pa.table({
         "kind": pa.array(np.zeros(n, np.int8)), "ds": pa.array(np.full(n, DATASET_NAMES.index(dataset.name), np.int8)),
@@ -480,10 +497,10 @@ def record_events(dataset: Dataset, table: pa.Table, history: History, as_of: st
         "page_id": pa.array(page_ids(table), pa.string()), "region": pa.array(region_codes(table), pa.string()),
         "authority_key": authority_keys(table["authority"], table["authority_uscc"]),
         "authority": authority, "subject": column(table, "subject_name"),
-        "date": pa.array(dates, pa.string()),
-        "rel": pa.array(np.array([f[0] if f else -1 for f in found], np.int32)),
+        "date": dates,
+        "rel": pa.array(rel),
         "published": decided,
-        "title": _titles(dataset, table), "text": _summaries(dataset, table, pa.array(notes, pa.string())),
+        "title": _titles(dataset, table), "text": _summaries(dataset, table, pa.array(notes.tolist(), pa.string())),
     }, schema=EVENT_SCHEMA)
 
 
