@@ -25,6 +25,7 @@ import functools
 import hashlib
 import itertools
 import json
+import multiprocessing
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -86,8 +87,30 @@ def _hash_files(h, root: Path, base: Path) -> None:
 def row_digests(table: pa.Table, columns: list[str] | None = None, chunk: int = 65_536) -> np.ndarray:
     """A 128-bit digest (BLAKE2b) of each row's values, as two uint64 columns, shape (rows, 2).
     Rows are joined and hashed straight from Arrow's buffers, a slice at a time: no Python
-    string per cell, and memory bounded by the slice."""
+    string per cell, and memory bounded by the slice. Large tables are split between forked
+    processes (each reads the same table; only the digests come back)."""
     names = columns or table.column_names
+    if table.num_rows >= PARALLEL_ROWS and not multiprocessing.current_process().daemon:  # a pool's worker has none
+        from .outputs.render import map_parallel, workers
+
+        if workers() > 1:
+            share = -(-table.num_rows // workers())
+            parts = map_parallel(_digest_range, table.num_rows, {"table": table, "names": names, "chunk": chunk}, share)
+            return np.vstack(parts)
+    return _row_digests(table, names, chunk)
+
+
+PARALLEL_ROWS = 200_000  # fewer rows are not worth forking for
+
+
+def _digest_range(bounds: tuple[int, int]) -> np.ndarray:
+    from .outputs.render import shared
+
+    work = shared()
+    return _row_digests(work["table"].slice(bounds[0], bounds[1] - bounds[0]), work["names"], work["chunk"])
+
+
+def _row_digests(table: pa.Table, names: list[str], chunk: int) -> np.ndarray:
     out = np.zeros((table.num_rows, 2), np.uint64)
     for lo in range(0, table.num_rows, chunk):
         part = table.slice(lo, chunk)

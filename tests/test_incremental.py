@@ -207,3 +207,14 @@ def test_units_changed_and_gone():
     assert after.changed(before).tolist() == [True, False, True]
     assert after.gone(before) == fresh.gone(before) == ["b", "d"]
     assert after.gone(None) == [] and after.changed(None).tolist() == [True, True, True]
+
+
+def test_row_digests_are_the_same_when_split_between_processes(monkeypatch):
+    import pyarrow as pa
+
+    table = pa.table({"a": [f"值{i}" for i in range(1000)], "b": [None if i % 7 else str(i) for i in range(1000)]})
+    alone = incremental.row_digests(table)
+    monkeypatch.setattr(incremental, "PARALLEL_ROWS", 10)
+    monkeypatch.setenv("GONGSHI_WORKERS", "3")
+    assert (incremental.row_digests(table) == alone).all()
+    assert len({tuple(d) for d in alone.tolist()}) == 1000

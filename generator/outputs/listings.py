@@ -176,7 +176,7 @@ def _groups(kind: str, table: pa.Table, column: str, titles: dict[str, str], reg
         return []
     starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     ends = np.r_[starts[1:], len(keys)]
-    dataset = table["dataset"].to_numpy(zero_copy_only=False)
+    dataset = _Coded(table["dataset"])
     authority = table["authority"].to_numpy(zero_copy_only=False) if kind == "authority" else None
     dates = table["date"].to_numpy(zero_copy_only=False)
     months = table["month"].to_numpy(zero_copy_only=False)
@@ -192,10 +192,10 @@ def _groups(kind: str, table: pa.Table, column: str, titles: dict[str, str], reg
             name = region_name(key)
         else:
             name = month_name(key)
-        group = Group(kind, key, name, a, b, _counts(dataset[a:b]), dates[a])
+        group = Group(kind, key, name, a, b, dataset.counts(a, b), dates[a])
         if kind != "month":
             bounds = [*month_starts[np.searchsorted(month_starts, a):np.searchsorted(month_starts, b)].tolist(), b]
-            group.months = [Group(kind, key, name, lo, hi, _counts(dataset[lo:hi]), dates[lo], months[lo], group)
+            group.months = [Group(kind, key, name, lo, hi, dataset.counts(lo, hi), dates[lo], months[lo], group)
                             for lo, hi in itertools.pairwise(bounds)]
         out.append(group)
     if kind == "month":
@@ -203,9 +203,23 @@ def _groups(kind: str, table: pa.Table, column: str, titles: dict[str, str], reg
     return out
 
 
-def _counts(values: np.ndarray) -> dict[str, int]:
-    names, counts = np.unique(values, return_counts=True)
-    return dict(zip(names.tolist(), counts.tolist(), strict=True))
+class _Coded:
+    """A text column as numbers (its distinct values in sorted order), so that the values of a
+    run of rows are counted with ``bincount`` rather than by sorting strings."""
+
+    def __init__(self, values: pa.ChunkedArray | pa.Array) -> None:
+        encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
+        names = encoded.dictionary.to_pylist()
+        order = sorted(range(len(names)), key=names.__getitem__)
+        rank = np.empty(len(names), np.int64)
+        rank[order] = np.arange(len(names))
+        self.names = [names[i] for i in order]
+        self.codes = rank[encoded.indices.to_numpy(zero_copy_only=False)] if len(names) else np.zeros(0, np.int64)
+
+    def counts(self, lo: int, hi: int) -> dict[str, int]:
+        """Each value's count among rows [lo, hi), in sorted order of the values."""
+        counts = np.bincount(self.codes[lo:hi], minlength=len(self.names))
+        return {self.names[i]: int(counts[i]) for i in np.flatnonzero(counts).tolist()}
 
 
 def _write_pages(span: tuple[int, int]) -> int:

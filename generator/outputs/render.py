@@ -186,5 +186,20 @@ def run_parallel(task: Callable[[tuple[int, int]], int], total: int, state: dict
         _WORK.clear()
 
 
+def map_parallel(task: Callable[[tuple[int, int]], object], total: int, state: dict, chunk: int) -> list:
+    """Like :func:`run_parallel`, but returns each chunk's result, in order."""
+    _WORK.clear()
+    _WORK.update(state)
+    ranges = [(a, min(a + chunk, total)) for a in range(0, total, chunk)]
+    try:
+        n = min(workers(), len(ranges))
+        if n <= 1:
+            return [task(r) for r in ranges]
+        with multiprocessing.get_context("fork").Pool(n) as pool:
+            return pool.map(task, ranges, chunksize=1)
+    finally:
+        _WORK.clear()
+
+
 def shared() -> dict:
     return _WORK
