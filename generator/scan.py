@@ -8,7 +8,6 @@ phone number. Findings are reported masked: the scanner must not leak what it fi
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import itertools
@@ -24,7 +23,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .codes import id_checksum_ok, mask_one
-from .errors import BuildError
 from .outputs.render import workers
 
 ID_NUMBER = re.compile(rb"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![0-9A-Za-z])")
@@ -45,8 +43,7 @@ class Finding:
         return f"{self.file}: {words[self.kind]} {self.value}"
 
 
-def scan(root: Path, known: Iterable[str] = (), skip: Iterable[str] = (), encoded: Iterable[str] = (),
-         scanned: np.ndarray | None = None) -> list[Finding]:
+def scan(root: Path, known: Iterable[str] = (), skip: Iterable[str] = (), encoded: Iterable[str] = ()) -> list[Finding]:
     """Findings in every file under ``root``; ``known`` are ID numbers from the input that must
     never appear (legal representatives', natural persons' in clear).
 
@@ -56,14 +53,9 @@ def scan(root: Path, known: Iterable[str] = (), skip: Iterable[str] = (), encode
     not to read (copies of files scanned elsewhere). ``encoded``: site-relative folders (data
     releases) where a CSV or JSON Lines file beside a Parquet file of the same name holds that
     file's values in another encoding; the values are scanned once, from the Parquet file (an
-    encoding adds quotes, escapes and separators, which can only end a number, never make one).
-    ``scanned``: the files :func:`scanning_writes` already scanned as they were written (see
-    :func:`written_files`), not read again."""
+    encoding adds quotes, escapes and separators, which can only end a number, never make one)."""
     known = {k.upper() for k in known if len(k) >= 8}
     files, sizes = _files(root, {os.path.join(str(root), s) for s in skip}, {os.path.join(str(root), e) for e in encoded})
-    if scanned is not None and len(scanned) and files:
-        keep = ~np.isin(_identities(files, sizes.tolist()), scanned)
-        files, sizes = [f for f, k in zip(files, keep.tolist(), strict=True) if k], sizes[keep]
     prefix = len(str(root)) + 1
     weights = sizes + FILE_COST  # a file costs its bytes plus opening and reading it
     total = int(weights.sum())
@@ -282,85 +274,3 @@ def _findings(label: str, data: bytes, known: set[bytes]) -> Iterator[Finding]:
         if ("mobile", number) not in seen:
             seen.add(("mobile", number))
             yield Finding(label, "mobile", number[:3].decode() + "****" + number[7:].decode())
-
-
-# ---------------------------------------------------------------------------------------------
-# Scanning files as they are written
-
-
-class PersonalDataFound(BuildError):
-    """A file about to be published holds personal data (``findings``, masked)."""
-
-    def __init__(self, findings: list[Finding]) -> None:
-        super().__init__(findings)
-        self.findings = findings
-
-
-@dataclass
-class _AtWrite:
-    root: str  # the site being written: findings name files relative to it
-    known_set: _Known
-    known_bytes: set[bytes]
-    registry: str  # where each writing process lists what it scanned
-    calls: int = 0
-
-
-_AT_WRITE: _AtWrite | None = None
-
-
-@contextlib.contextmanager
-def scanning_writes(root: Path, known: Iterable[str], registry: Path):
-    """While this is active, the bulk writers (subject pages, listings, feeds) scan what they
-    write in the writing process, from memory, and raise :class:`PersonalDataFound` on a
-    finding; each lists the files it scanned under ``registry`` (forked workers inherit this),
-    so the final scan of the site reads only the other files back from disk."""
-    global _AT_WRITE
-    registry.mkdir(parents=True, exist_ok=True)
-    known = {k.upper() for k in known if len(k) >= 8}
-    _AT_WRITE = _AtWrite(str(root), _lookup(known), {k.encode() for k in known}, str(registry))
-    try:
-        yield
-    finally:
-        _AT_WRITE = None
-
-
-def scan_written(files: list[tuple[str, bytes | memoryview]]) -> None:
-    """Scan files just written (absolute path, content) when :func:`scanning_writes` is active,
-    and record them as scanned."""
-    state = _AT_WRITE
-    if state is None or not files:
-        return
-    prefix = len(state.root) + 1
-    findings: list[Finding] = []
-    batch: list[tuple[str, bytes]] = []
-    size = 0
-    for path, data in files:
-        label = path[prefix:] if path.startswith(state.root + "/") else path
-        data = bytes(data)
-        if len(data) >= PIECE_BYTES:
-            for piece in _pieces(data):
-                findings += _findings(label, b"\n".join(_suspect_lines(piece, state.known_set)[1]), state.known_bytes)
-            continue
-        batch.append((label, data))
-        size += len(data)
-        if size >= PIECE_BYTES:
-            findings += _batch_findings(batch, state.known_set, state.known_bytes)
-            batch, size = [], 0
-    findings += _batch_findings(batch, state.known_set, state.known_bytes)
-    if findings:
-        raise PersonalDataFound(_unique(findings))
-    state.calls += 1
-    identities = _identities([os.path.normpath(p) for p, _ in files], [len(d) for _, d in files])
-    np.save(f"{state.registry}/{os.getpid()}-{state.calls}.npy", identities)
-
-
-def written_files(registry: Path) -> np.ndarray:
-    """What :func:`scan_written` scanned, as identities for :func:`scan`'s ``scanned``."""
-    parts = [np.load(p) for p in sorted(registry.glob("*.npy"))] if registry.is_dir() else []
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-
-
-def _identities(paths: list[str], sizes: list[int]) -> np.ndarray:
-    """A 64-bit number per (path, size). Python's string hash is the same in this process and
-    the processes it forks, which is where files are written and where the site is listed."""
-    return np.fromiter((hash((p, n)) for p, n in zip(paths, sizes, strict=True)), np.int64, len(paths))

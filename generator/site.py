@@ -40,7 +40,7 @@ from .outputs.statistics import home_context, statistics_context
 from .outputs.subject_pages import SubjectIndex, SubjectPagesResult, subject_digests, subject_index, write_subject_pages
 from .regions import region
 from .report import to_json
-from .scan import Finding, PersonalDataFound, scan, scanning_writes, written_files
+from .scan import scan
 from .schema import datasets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,23 +139,18 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         index, listings, units, feed_families = plan_units(disclosures, feeds)
         todo = Work(before is not None, {kind: u.changed(before.units.get(kind)) if before else None for kind, u in units.items()})
         phases.done("what changed")
-        known = known_id_numbers(intake)
-        try:
-            with scanning_writes(staged, known, work / "scanned"):  # pages and feeds are scanned as they are written
-                write_feeds(feeds, staged, feed_masks(todo, feed_families) if todo.incremental else None)
-                answer_theme_sitemap_probes(staged)
-                del feeds  # written: its memory goes before the pages are written
-                phases.done("feeds (write)")
-                pages = write_generated_pages(project, staged, disclosures, index, listings, site, todo, phases)
-        except PersonalDataFound as found:
-            raise privacy_error(found.findings) from None
+        write_feeds(feeds, staged, feed_masks(todo, feed_families) if todo.incremental else None)
+        answer_theme_sitemap_probes(staged)
+        del feeds  # written: its memory goes before the pages are written
+        phases.done("feeds (write)")
+        pages = write_generated_pages(project, staged, disclosures, index, listings, site, todo, phases)
         write_stamp(staged, as_of, open_data.releases[-1].version)
         write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
         phases.done("sitemaps")
         shutil.copytree(data, staged / "data", dirs_exist_ok=True, ignore=_linked, copy_function=link_or_copy)
         phases.done("copy data")
         del disclosures, published  # what the pages needed; the scan needs none of it
-        check_privacy(staged, known, open_data, written_files(work / "scanned"))
+        check_privacy(staged, intake, open_data)
         phases.done("privacy scan")
         after = State(shaping, units, site_files(staged, unit_folders(open_data)))
         after.save(staged)
@@ -437,26 +432,21 @@ class _MkdocsMessages(logging.Handler):
         self.lines.append(f"{record.levelname}: {record.getMessage()}")
 
 
-def check_privacy(site: Path, known: set[str], open_data: OpenData, scanned: np.ndarray | None = None) -> None:
+def check_privacy(site: Path, intake: Intake, open_data: OpenData) -> None:
     """No ID number in clear, no legal representative's ID, no phone number: else no site.
-    Files ``scanned`` as they were written (pages, feeds) are not read back. Of the data, only
-    a release this build made is scanned: ``data/latest/`` is the newest release byte for byte
-    (hard links), and earlier releases were scanned when they were made and are never
-    rewritten. In the new release the CSV and JSON Lines files are the Parquet file's values in
-    other encodings (tests/test_opendata.py holds them equal): its values are scanned once."""
+    Of the data, only a release this build made is scanned: ``data/latest/`` is the newest
+    release byte for byte (hard links), and earlier releases were scanned when they were made
+    and are never rewritten. In the new release the CSV and JSON Lines files are the Parquet
+    file's values in other encodings (tests/test_opendata.py holds them equal): its values are
+    scanned once."""
     releases = [f"data/releases/{r.version}" for r in open_data.releases]
     new = releases[-1:] if open_data.made_release else []
-    findings = scan(site, known, skip=("data/latest", *(r for r in releases if r not in new)), encoded=new, scanned=scanned)
+    findings = scan(site, known_id_numbers(intake), skip=("data/latest", *(r for r in releases if r not in new)), encoded=new)
     if findings:
-        raise privacy_error(findings)
-
-
-def privacy_error(findings: list[Finding]) -> BuildError:
-    """The error that stops a build whose output holds personal data (findings are masked)."""
-    listed = "\n".join(f.describe() for f in findings[:20])
-    more = f"\n…共 {len(findings)} 处。" if len(findings) > 20 else ""
-    return BuildError(f"生成的网站中发现个人信息，未发布，原网站保持不变：\n{listed}{more}\n"
-                      "请检查模板或数据中是否绕过了遮蔽（generator/disclosure/privacy.py）。")
+        listed = "\n".join(f.describe() for f in findings[:20])
+        more = f"\n…共 {len(findings)} 处。" if len(findings) > 20 else ""
+        raise BuildError(f"生成的网站中发现个人信息，未发布，原网站保持不变：\n{listed}{more}\n"
+                         "请检查模板或数据中是否绕过了遮蔽（generator/disclosure/privacy.py）。")
 
 
 def known_id_numbers(intake: Intake) -> set[str]:

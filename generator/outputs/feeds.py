@@ -72,7 +72,6 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from ..disclosure import Decisions
-from ..scan import scan_written
 from ..errors import BuildError, ConfigError
 from ..incremental import group_digests, row_digests, text_digests
 from ..schema import DATASET_NAMES, Dataset, load_dataset
@@ -995,7 +994,6 @@ def _write_documents(span: tuple[int, int]) -> int:
     values = entry_values(plan.events.take(pa.array(family.rows[first:last])).combine_chunks(), plan.context)
     updated = values["updated"].to_pylist()
     written = 0
-    files: list[tuple[str, bytes]] = []
     if family.engine == "fast":
         atom = _buffer(atom_fragments(values))
         rss = _buffer(rss_fragments(values)) if family.kind != "archive" else None
@@ -1009,12 +1007,9 @@ def _write_documents(span: tuple[int, int]) -> int:
             rss_bytes = rss_header(feed, plan.context) + rss.slice(lo, hi) + RSS_FOOTER if rss is not None else None
         else:
             atom_bytes, rss_bytes = feedgen_documents(feed, values.slice(lo, hi - lo), plan.context)
-        files.append((f"{out}/{feed.path}.atom", atom_bytes))
-        written += _write(*files[-1])
+        written += _write(f"{out}/{feed.path}.atom", atom_bytes)
         if rss_bytes is not None:
-            files.append((f"{out}/{feed.path}.rss", rss_bytes))
-            written += _write(*files[-1])
-    scan_written(files)
+            written += _write(f"{out}/{feed.path}.rss", rss_bytes)
     return written
 
 

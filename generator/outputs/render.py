@@ -46,9 +46,6 @@ class Writer:
         folder = self.site / path
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "index.html").write_text(html, encoding="utf-8")
-        from ..scan import scan_written
-
-        scan_written([(str(folder / "index.html"), html.encode("utf-8"))])
 
     def pages(self, depth: int, paths: Sequence[str], titles: pa.Array, bodies: pa.Array) -> None:
         """Write many pages ``depth`` folders below the root at once, each byte for byte what
@@ -137,12 +134,10 @@ def string_offsets(values: pa.Array) -> np.ndarray:
 
 def write_files(folders: Sequence[str], name: str | None, contents: pa.Array) -> None:
     """Write each string of ``contents`` to ``folders[i]/name`` (the folder made if missing), or
-    with ``name`` None to the path ``folders[i]``, as UTF-8, like ``Path.write_text``; then
-    hand them to the personal-data scan (when the build has it scan as it writes)."""
+    with ``name`` None to the path ``folders[i]``, as UTF-8, like ``Path.write_text``."""
     offsets = string_offsets(contents).tolist()
     data = memoryview(contents.buffers()[2]) if contents.buffers()[2] is not None else memoryview(b"")
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-    written: list[tuple[str, memoryview]] = []
     for i, folder in enumerate(folders):
         if name is None:
             path = folder
@@ -155,16 +150,12 @@ def write_files(folders: Sequence[str], name: str | None, contents: pa.Array) ->
                 os.makedirs(folder, exist_ok=True)
             path = f"{folder}/{name}"
         chunk = data[offsets[i]:offsets[i + 1]]
-        written.append((path, chunk))
         fd = os.open(path, flags, 0o666)
         try:
             while chunk:
                 chunk = chunk[os.write(fd, chunk):]
         finally:
             os.close(fd)
-    from ..scan import scan_written  # here: the scanner imports this module
-
-    scan_written(written)
 
 
 def environment(templates: Path) -> Environment:
