@@ -64,7 +64,8 @@ def test_scan_command(tmp_path):
     assert (result.exit_code, result.output) == (1, f"a.json: 身份证号码 {masked}\n扫描 1 个文件，发现 1 处个人信息。请在发布前处理。\n")
 
 
-def test_build_refuses_to_publish_a_leak_and_keeps_the_last_site(folder, tmp_path):
+@pytest.mark.parametrize("page", ["site_src/index.md", "templates/pages/listing.html"])  # a hand-written page, generated pages
+def test_build_refuses_to_publish_a_leak_and_keeps_the_last_site(folder, tmp_path, page):
     folder.write("penalties", "a.csv", [row("penalties", legal_rep_id_no=LEGAL_REP_BAD_CHECK)])
     out = tmp_path / "site"
     build(folder.root, out, AS_OF)
@@ -73,7 +74,7 @@ def test_build_refuses_to_publish_a_leak_and_keeps_the_last_site(folder, tmp_pat
     for name in ("site_src", "templates"):
         shutil.copytree(ROOT / name, project / name)
     shutil.copy(ROOT / "mkdocs.yml", project / "mkdocs.yml")
-    page = project / "site_src" / "index.md"
+    page = project / page
     page.write_text(page.read_text(encoding="utf-8") + f"\n联系人证件 {LEGAL_REP_BAD_CHECK}\n", encoding="utf-8")
     with pytest.raises(BuildError, match="输入中的证件号码 450102"):
         build(folder.root, out, AS_OF, project=project)
