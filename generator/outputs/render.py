@@ -14,7 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,21 +173,12 @@ def workers() -> int:
 def run_parallel(task: Callable[[tuple[int, int]], int], total: int, state: dict, chunk: int = 4000) -> int:
     """Run ``task`` over ``[0, total)`` in chunks on every core; returns the sum of its results.
     ``state`` is visible to the task (as :func:`shared`) in every worker."""
-    _WORK.clear()
-    _WORK.update(state)
-    ranges: Iterable[tuple[int, int]] = [(a, min(a + chunk, total)) for a in range(0, total, chunk)]
-    try:
-        n = workers()
-        if n == 1 or total <= chunk:
-            return sum(task(r) for r in ranges)
-        with multiprocessing.get_context("fork").Pool(n) as pool:
-            return sum(pool.imap_unordered(task, ranges))
-    finally:
-        _WORK.clear()
+    return sum(map_parallel(task, total, state, chunk))
 
 
 def map_parallel(task: Callable[[tuple[int, int]], object], total: int, state: dict, chunk: int) -> list:
-    """Like :func:`run_parallel`, but returns each chunk's result, in order."""
+    """Run ``task`` over ``[0, total)`` in chunks on every core (in this process when there is
+    one chunk or one core); returns each chunk's result, in order."""
     _WORK.clear()
     _WORK.update(state)
     ranges = [(a, min(a + chunk, total)) for a in range(0, total, chunk)]
