@@ -92,13 +92,16 @@ def check_site(site_dir: Path, sample: int, all_data: bool, limit: int, workers:
               help="Folder to write datasets into (licensing/, penalties/, redlist/, blacklist/).")
 @click.option("--as-of", "as_of", metavar="DATE", help="Latest decision date to generate. " + AS_OF_HELP)
 @click.option("--rows-per-file", default=20000, show_default=True, help="Largest file, in rows.")
-def synth(records: int, seed: int, out: Path, as_of: str | None, rows_per_file: int) -> None:
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Decision dates in this many days only (default: four years), ending 7 days before the build "
+                   "date: e.g. --days 14 for a batch of new submissions.")
+def synth(records: int, seed: int, out: Path, as_of: str | None, rows_per_file: int, days: int | None) -> None:
     """Generate fictitious but realistic datasets, deterministically, in every supported
     encoding, header style and format."""
     from .synth import synthesize
 
     try:
-        summary = synthesize(records, seed, out, resolve_as_of(as_of), rows_per_file=rows_per_file)
+        summary = synthesize(records, seed, out, resolve_as_of(as_of), rows_per_file=rows_per_file, days=days)
     except GongshiError as exc:
         fail(exc)
     click.echo(summary.describe() if hasattr(summary, "describe") else str(summary))

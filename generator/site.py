@@ -32,7 +32,7 @@ from .outputs.disclosures import Disclosures, gather
 from .outputs.feeds import FeedPlan, alternate_head, document_digests, feeds_page_context, plan_feeds, site_feed_digests, write_feeds
 from .outputs.listings import KINDS, ListingPlan, ListingsResult, plan_listings, write_listings
 from .outputs.opendata import FORMATS, OpenData, build_open_data, catalog, link_or_copy, published_table, schema_org
-from .outputs.render import Writer, environment
+from .outputs.render import Beside, Writer, environment
 from .outputs.search import search_tables, write_search_index
 from .outputs.shell import SHELL_PAGE, Shell, source_page
 from .outputs.sitemaps import write_sitemaps
@@ -122,6 +122,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         before = None  # the code, templates or settings changed: every page may differ
     previous_data = (previous or out) / "data"
     work = Path(tempfile.mkdtemp(prefix=staging_prefix(out), dir=out.parent))
+    beside = Beside()  # steps run in another process while the build goes on
     try:
         docs = work / "docs"
         staged = work / "site"
@@ -133,17 +134,22 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         feeds = plan_feeds(decisions, data, as_of, site, region_name, site["url"], published=published)
         phases.done("feeds (plan)")
         disclosures = gather(decisions, published)
+        search = beside.start(write_search, work / "searchindex", disclosures)
         gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, feeds, site)
-        render_site(config, docs, staged, as_of)
-        phases.done("hand-written pages (mkdocs)")
+        hand_written = beside.start(render_site, config, docs, staged, as_of)
         index, listings, units, feed_families = plan_units(disclosures, feeds)
         todo = Work(before is not None, {kind: u.changed(before.units.get(kind)) if before else None for kind, u in units.items()})
         phases.done("what changed")
+        hand_written.wait()
+        phases.done("hand-written pages (mkdocs, beside the above)")
         write_feeds(feeds, staged, feed_masks(todo, feed_families) if todo.incremental else None)
         answer_theme_sitemap_probes(staged)
         del feeds  # written: its memory goes before the pages are written
         phases.done("feeds (write)")
         pages = write_generated_pages(project, staged, disclosures, index, listings, site, todo, phases)
+        search.wait()
+        (work / "searchindex").rename(staged / "searchindex")
+        phases.done("search index (beside the above)")
         write_stamp(staged, as_of, open_data.releases[-1].version)
         write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
         phases.done("sitemaps")
@@ -160,6 +166,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
             swap(staged, out)
         phases.done("put in place")
     finally:
+        beside.stop()
         if not journal_open(out):  # else the next build finishes putting this one in place
             shutil.rmtree(work, ignore_errors=True)
     return BuildResult(out, intake, decisions, open_data, pages, phases, todo)
@@ -254,16 +261,19 @@ class Phases:
 def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures, index: SubjectIndex, listings: ListingPlan,
                           site: dict, todo: Work, phases: Phases) -> GeneratedPages:
     """Subject pages, their JSON and the listings (all, or the changed ones), inside the theme's
-    shell; the search index."""
+    shell."""
     writer = Writer(staged, Shell.from_site(staged, site["url"]), site["url"], alternate_head)
     env = environment(project / "templates")
     subjects = write_subject_pages(disclosures, writer, env, region_name, index, todo.masks.get("subjects"))
     phases.done("subject pages")
     written = write_listings(listings, writer, env, todo.masks.get("listings"))
     phases.done("listings")
-    write_search_index(staged / "searchindex", *search_tables(disclosures))
-    phases.done("search index")
     return GeneratedPages(subjects, written)
+
+
+def write_search(folder: Path, disclosures: Disclosures) -> None:
+    """The search index of every published subject and document number."""
+    write_search_index(folder, *search_tables(disclosures))
 
 
 def answer_theme_sitemap_probes(site: Path) -> None:

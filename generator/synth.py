@@ -756,13 +756,16 @@ class Window:
     last_day: int
 
     @classmethod
-    def before(cls, as_of: dt.date) -> Window:
-        """The window ending a publication lag before ``as_of``."""
+    def before(cls, as_of: dt.date, days: int | None = None) -> Window:
+        """The window ending a publication lag before ``as_of``: four years long, or ``days``."""
+        last = as_of.toordinal() - PUBLICATION_LAG_DAYS
+        if days is not None:
+            return cls(as_of, last - days + 1, last)
         try:
             start = as_of.replace(year=as_of.year - WINDOW_YEARS)
         except ValueError:  # 29 February
             start = as_of.replace(year=as_of.year - WINDOW_YEARS, day=28)
-        return cls(as_of, start.toordinal() + 1, as_of.toordinal() - PUBLICATION_LAG_DAYS)
+        return cls(as_of, start.toordinal() + 1, last)
 
 
 def split_records(records: int) -> dict[str, int]:
@@ -1600,30 +1603,31 @@ def write_group(group: GroupPlan) -> list[SynthFile]:
 
 
 def synthesize(records: int, seed: int, out: Path, as_of: dt.date, rows_per_file: int = 20000, *,
-               workers: int | None = None) -> SynthSummary:
+               workers: int | None = None, days: int | None = None) -> SynthSummary:
     """Write a fictitious, valid disclosure dataset tree of ``records`` records into ``out``.
 
     ``out`` gets ``licensing/``, ``penalties/``, ``redlist/`` and ``blacklist/``, each with data
     files of at most ``rows_per_file`` rows and a ``.provenance.yaml`` sidecar per file. Decision
-    and listing dates fall in the four years before ``as_of``. The same arguments give
+    and listing dates fall in the four years (or the ``days`` days) before ``as_of``, less the
+    publication lag. The same arguments give
     byte-identical files. ``workers`` processes write files in parallel (default: 2 for runs of
     100,000 records or more, else 1); the output does not depend on it.
     """
     global _RUN
     _check_arguments(records, seed, out, rows_per_file)
     out = Path(out)
-    plans = plan_disclosures(records, seed, Window.before(as_of), rows_per_file, load_vocabulary())
+    plans = plan_disclosures(records, seed, Window.before(as_of, days), rows_per_file, load_vocabulary())
     for dataset in DATASETS:
         (out / dataset).mkdir(parents=True, exist_ok=True)
     count = _worker_count(workers, records)
     if count == 1:
-        _RUN = prepare_run(records, seed, out, as_of)
+        _RUN = prepare_run(records, seed, out, as_of, days)
         try:
             written = [f for group in plans for f in write_group(group)]
         finally:
             _RUN = None
     else:
-        written = _write_in_parallel(plans, count, (records, seed, out, as_of))
+        written = _write_in_parallel(plans, count, (records, seed, out, as_of, days))
     files = tuple(sorted(written, key=lambda f: f.path))
     counts = {d: sum(f.rows for f in files if f.dataset == d) for d in DATASETS}
     return SynthSummary(out, pool_size(records), counts, files)
@@ -1634,10 +1638,10 @@ def pool_size(records: int) -> int:
     return max(50, records // 2)
 
 
-def prepare_run(records: int, seed: int, out: Path, as_of: dt.date) -> RunContext:
+def prepare_run(records: int, seed: int, out: Path, as_of: dt.date, days: int | None = None) -> RunContext:
     """Everything the files of a run share; the same in every process for the same arguments."""
     vocab = load_vocabulary()
-    window = Window.before(as_of)
+    window = Window.before(as_of, days)
     reserved = np.array(sorted({a.uscc.encode() for a in vocab.authorities} |
                                {a.centre_uscc.encode() for a in vocab.authorities}), dtype="S18")
     pool = build_subject_pool(pool_size(records), np.random.default_rng([seed, 99]), vocab, window.first_day,
@@ -1646,10 +1650,10 @@ def prepare_run(records: int, seed: int, out: Path, as_of: dt.date) -> RunContex
     return RunContext(vocab, pool, window, dates, out, seed)
 
 
-def _start_worker(records: int, seed: int, out: Path, as_of: dt.date) -> None:
+def _start_worker(records: int, seed: int, out: Path, as_of: dt.date, days: int | None) -> None:
     """Worker-process initialiser: rebuild the run context (the pool is seeded, so identical)."""
     global _RUN
-    _RUN = prepare_run(records, seed, out, as_of)
+    _RUN = prepare_run(records, seed, out, as_of, days)
 
 
 def _check_arguments(records: int, seed: int, out: Path, rows_per_file: int) -> None:

@@ -194,3 +194,98 @@ def map_parallel(task: Callable[[tuple[int, int]], object], total: int, state: d
 
 def shared() -> dict:
     return _WORK
+
+
+class Beside:
+    """Steps run beside the build, each in a forked process, while the build goes on with work
+    that does not need their results (the other core is otherwise idle in the build's
+    single-threaded steps). A step sees the build's memory as it was when started and leaves its
+    result as files. :meth:`Step.wait` returns when the step is done and raises what it raised;
+    :meth:`stop` ends the steps still running (a failed build). With one core (``workers()``
+    is 1) a step runs at once, in this process."""
+
+    def __init__(self) -> None:
+        self.running: list[Step] = []
+
+    def start(self, task: Callable[..., object], *args) -> Step:
+        if workers() <= 1 or multiprocessing.current_process().daemon:
+            task(*args)
+            return Step(None, None, task.__name__)
+        context = multiprocessing.get_context("fork")
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(target=_run_step, args=(send, os.getpid(), task, args))
+        process.start()
+        send.close()
+        step = Step(process, receive, getattr(task, "__name__", "step"))
+        self.running.append(step)
+        return step
+
+    def stop(self) -> None:
+        for step in self.running:
+            step.stop()
+        self.running.clear()
+
+
+@dataclass
+class Step:
+    """A step started by :class:`Beside` (``process`` None: it already ran here)."""
+
+    process: multiprocessing.Process | None
+    outcome: object  # the receiving end of a pipe: None, or what went wrong
+    name: str
+
+    def wait(self) -> None:
+        if self.process is None:
+            return
+        try:
+            failure = self.outcome.recv()
+        except EOFError:  # ended without a word: killed, or out of memory
+            self.process.join()
+            failure = ("", f"{self.name} ended with exit status {self.process.exitcode}", "")
+        self.process.join()
+        self.outcome.close()
+        self.process = None
+        if failure is not None:
+            kind, message, trace = failure
+            from .. import errors
+
+            error = getattr(errors, kind, None)
+            if isinstance(error, type) and issubclass(error, errors.GongshiError):
+                raise error(message)
+            raise RuntimeError(f"{message}\n{trace}".strip())
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.join()
+            self.outcome.close()
+            self.process = None
+
+
+def _run_step(send, parent: int, task: Callable[..., object], args: tuple) -> None:
+    """In the forked process: die with the build (never write into a folder it has removed),
+    run the step, send None or what went wrong."""
+    _die_with_parent(parent)
+    try:
+        task(*args)
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the build, which raises it
+        import traceback
+
+        send.send((type(exc).__name__, str(exc), traceback.format_exc()))
+    else:
+        send.send(None)
+    finally:
+        send.close()
+
+
+def _die_with_parent(parent: int) -> None:
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG (Linux); elsewhere the step may outlive a killed build
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the build died before the line above took effect
+        os._exit(1)
