@@ -547,3 +547,20 @@ def test_everything_encodes_in_gb18030(tree):
     for path in out.rglob("*.csv"):
         raw = path.read_bytes()
         raw.decode(sniff_encoding(raw)).encode("gb18030")
+
+
+def test_days_puts_every_decision_in_the_last_days_before_the_lag(tmp_path):
+    from generator.intake import run_intake
+
+    synth.synthesize(600, 7, tmp_path, AS_OF, days=14)
+    intake = run_intake(tmp_path, AS_OF)
+    assert (intake.read, intake.withheld) == (600, 0)
+    last = AS_OF - dt.timedelta(days=synth.PUBLICATION_LAG_DAYS)
+    first = last - dt.timedelta(days=13)
+    dates = []
+    for dataset, field in (("licensing", "decision_date"), ("penalties", "decision_date"),
+                           ("redlist", "listed_date"), ("blacklist", "listed_date")):
+        dates += [dt.date.fromisoformat(d) for d in intake.records[dataset][field].to_pylist()]
+    assert len(dates) == 600
+    assert first <= min(dates) and max(dates) <= last
+    assert len(set(dates)) > 7  # spread over the days, not all on one
