@@ -19,11 +19,12 @@ from resource import RUSAGE_CHILDREN, RUSAGE_SELF, getrusage
 from time import perf_counter
 
 import numpy as np
+import pyarrow as pa
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .clock import CHINA
-from .disclosure import REASONS, Decisions, Policy, decide_all
+from .disclosure import REASONS, Decisions, Policy, decide
 from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
 from .errors import BuildError, ConfigError
 from .incremental import State, Units, commit, fingerprint, journal_open, leftovers, recover, site_files, staging_prefix, swap
@@ -32,7 +33,7 @@ from .outputs.disclosures import Disclosures, gather
 from .outputs.feeds import FeedPlan, alternate_head, document_digests, feeds_page_context, plan_feeds, site_feed_digests, write_feeds
 from .outputs.listings import KINDS, ListingPlan, ListingsResult, plan_listings, write_listings
 from .outputs.opendata import FORMATS, OpenData, build_open_data, catalog, link_or_copy, published_table, schema_org
-from .outputs.render import Beside, Writer, environment
+from .outputs.render import Beside, Writer, environment, map_parallel, shared
 from .outputs.search import search_tables, write_search_index
 from .outputs.shell import SHELL_PAGE, Shell, source_page
 from .outputs.sitemaps import write_sitemaps
@@ -40,7 +41,7 @@ from .outputs.statistics import home_context, statistics_context
 from .outputs.subject_pages import SubjectIndex, SubjectPagesResult, subject_digests, subject_index, write_subject_pages
 from .regions import region
 from .report import to_json
-from .scan import scan
+from .scan import Finding, scan
 from .schema import datasets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,8 +112,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     intake = run_intake(datasets_dir, as_of, cache_dir=intake_cache(out))
     phases.done("intake (read, validate)")
     policy = load_policy(project / POLICY_FILE)
-    decisions = decide_all(intake, policy)
-    published = {name: published_table(d) for name, d in decisions.items()}
+    decisions, published = decide_and_publish(intake, policy)
     phases.done("publication decisions")
     site = site_settings(config)
     shaping = fingerprint(project, {"policy": (project / POLICY_FILE).read_text(encoding="utf-8")
@@ -130,6 +130,8 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
                                     data, site["name"], published, link_earlier=before is not None)
         write_catalog(data, open_data, site)
+        known = known_id_numbers(intake)
+        release_scan = beside.start(scan_new_release, data, open_data, known)
         phases.done("open data")
         feeds = plan_feeds(decisions, data, as_of, site, region_name, site["url"], published=published)
         phases.done("feeds (plan)")
@@ -156,7 +158,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         shutil.copytree(data, staged / "data", dirs_exist_ok=True, ignore=_linked, copy_function=link_or_copy)
         phases.done("copy data")
         del disclosures, published  # what the pages needed; the scan needs none of it
-        check_privacy(staged, intake, open_data)
+        check_privacy(staged, known, open_data, release_scan.wait())
         phases.done("privacy scan")
         after = State(shaping, units, site_files(staged, unit_folders(open_data)))
         after.save(staged)
@@ -170,6 +172,32 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         if not journal_open(out):  # else the next build finishes putting this one in place
             shutil.rmtree(work, ignore_errors=True)
     return BuildResult(out, intake, decisions, open_data, pages, phases, todo)
+
+
+def decide_and_publish(intake: Intake, policy: Policy) -> tuple[dict[str, Decisions], dict[str, pa.Table]]:
+    """Every dataset's publication decisions and its published table (the records as the data
+    release carries them), a dataset per task on every core: the datasets are independent."""
+    names = [d.name for d in datasets()]
+    rows = [intake.records[n].num_rows for n in names]
+    # the largest dataset first: the others fill the second core meanwhile; few records: here
+    order = sorted(range(len(names)), key=lambda i: -rows[i])
+    chunk = 1 if sum(rows) >= PARALLEL_DECISIONS else len(names)
+    parts = map_parallel(_decide_datasets, len(names), {"intake": intake, "policy": policy, "order": order}, chunk)
+    done = {names[order[k]]: result for k, result in enumerate(r for part in parts for r in part)}
+    return {n: done[n][0] for n in names}, {n: done[n][1] for n in names}
+
+
+PARALLEL_DECISIONS = 200_000  # fewer records are decided in this process: forking would cost more
+
+
+def _decide_datasets(bounds: tuple[int, int]) -> list[tuple[Decisions, pa.Table]]:
+    work = shared()
+    done = []
+    for k in range(*bounds):
+        dataset = datasets()[work["order"][k]]
+        decisions = decide(dataset, work["intake"].records[dataset.name], work["intake"].as_of, work["policy"])
+        done.append((decisions, published_table(decisions)))
+    return done
 
 
 def intake_cache(out: Path) -> Path:
@@ -442,16 +470,27 @@ class _MkdocsMessages(logging.Handler):
         self.lines.append(f"{record.levelname}: {record.getMessage()}")
 
 
-def check_privacy(site: Path, intake: Intake, open_data: OpenData) -> None:
+def scan_new_release(data: Path, open_data: OpenData, known: set[str]) -> list[Finding]:
+    """What the release this build made holds that must not be published (see
+    :func:`check_privacy`), named by its place in the site. Its CSV and JSON Lines files are the
+    Parquet file's values in other encodings (tests/test_opendata.py holds them equal): its
+    values are scanned once."""
+    if not open_data.made_release:
+        return []
+    version = open_data.releases[-1].version
+    earlier = [r.version for r in open_data.releases[:-1]]
+    found = scan(data / "releases", known, skip=earlier, encoded=[version])
+    return [Finding(f"data/releases/{f.file}", f.kind, f.value) for f in found]
+
+
+def check_privacy(site: Path, known: set[str], open_data: OpenData, in_release: list[Finding]) -> None:
     """No ID number in clear, no legal representative's ID, no phone number: else no site.
-    Of the data, only a release this build made is scanned: ``data/latest/`` is the newest
-    release byte for byte (hard links), and earlier releases were scanned when they were made
-    and are never rewritten. In the new release the CSV and JSON Lines files are the Parquet
-    file's values in other encodings (tests/test_opendata.py holds them equal): its values are
-    scanned once."""
+    ``known`` are the ID numbers the input carried. The data releases are not scanned here:
+    ``data/latest/`` is the newest release byte for byte (hard links), earlier releases were
+    scanned when they were made and are never rewritten, and ``in_release`` is what
+    :func:`scan_new_release` found in the one this build made."""
     releases = [f"data/releases/{r.version}" for r in open_data.releases]
-    new = releases[-1:] if open_data.made_release else []
-    findings = scan(site, known_id_numbers(intake), skip=("data/latest", *(r for r in releases if r not in new)), encoded=new)
+    findings = sorted(in_release + scan(site, known, skip=("data/latest", *releases)), key=lambda f: f.file)
     if findings:
         listed = "\n".join(f.describe() for f in findings[:20])
         more = f"\n…共 {len(findings)} 处。" if len(findings) > 20 else ""

@@ -80,3 +80,15 @@ def test_stop_ends_a_running_step_before_it_writes(tmp_path, monkeypatch):
     assert time.monotonic() - started < 10
     assert step.process is None
     assert not (tmp_path / "late.txt").exists()
+
+
+def count_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_a_step_returns_its_result(tmp_path, workers):
+    (tmp_path / "b").write_text("")
+    (tmp_path / "a").write_text("")
+    step = Beside().start(count_files, tmp_path)
+    assert step.wait() == ["a", "b"]
+    assert step.wait() == ["a", "b"]

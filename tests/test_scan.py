@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 
 import pytest
@@ -13,7 +14,7 @@ from generator.errors import BuildError
 from generator.scan import scan
 from generator.site import ROOT, build
 
-from .conftest import AS_OF, PERSON_ID, resident_id, row
+from .conftest import AS_OF, PERSON, PERSON_ID, resident_id, row
 
 X_ID = next(i for i in (resident_id(f"450102198001{d:02d}123") for d in range(1, 29)) if i.endswith("X"))
 LEGAL_REP_BAD_CHECK = "450102197001011230" if resident_id("45010219700101123")[-1] != "0" else "450102197001011231"
@@ -126,3 +127,17 @@ def test_known_numbers_of_other_shapes(tmp_path, monkeypatch, literals):
     found = [(f.file, f.kind, f.value) for f in scan(tmp_path, ["E12345678", "450102198001011234"])]
     assert [(file, kind) for file, kind, _ in found] == [("a.html", "known_id_number")]
     assert "12345" not in found[0][2]
+
+
+def test_build_refuses_a_release_that_would_publish_id_numbers(folder, tmp_path, monkeypatch):
+    """The new data release is scanned beside the build; what it finds stops the build too."""
+    import generator.outputs.opendata as opendata
+
+    folder.write("penalties", "a.csv", [row("penalties", **PERSON)])
+    out = tmp_path / "site"
+    monkeypatch.setenv("GONGSHI_WORKERS", "2")
+    monkeypatch.setattr(opendata, "protect", lambda dataset, table: table)  # the masking forgotten
+    with pytest.raises(BuildError) as raised:
+        build(folder.root, out, AS_OF)
+    assert re.search(r"\ndata/releases/[0-9.-]+/penalties\.parquet: 身份证号码 450102\*{8}", str(raised.value))
+    assert not out.exists()

@@ -200,7 +200,8 @@ class Beside:
     """Steps run beside the build, each in a forked process, while the build goes on with work
     that does not need their results (the other core is otherwise idle in the build's
     single-threaded steps). A step sees the build's memory as it was when started and leaves its
-    result as files. :meth:`Step.wait` returns when the step is done and raises what it raised;
+    result as files or returns a small value. :meth:`Step.wait` returns that value when the
+    step is done and raises what it raised;
     :meth:`stop` ends the steps still running (a failed build). With one core (``workers()``
     is 1) a step runs at once, in this process."""
 
@@ -209,8 +210,7 @@ class Beside:
 
     def start(self, task: Callable[..., object], *args) -> Step:
         if workers() <= 1 or multiprocessing.current_process().daemon:
-            task(*args)
-            return Step(None, None, task.__name__)
+            return Step(None, None, task.__name__, task(*args))
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_run_step, args=(send, os.getpid(), task, args))
@@ -228,31 +228,34 @@ class Beside:
 
 @dataclass
 class Step:
-    """A step started by :class:`Beside` (``process`` None: it already ran here)."""
+    """A step started by :class:`Beside` (``process`` None: it has ended, or ran here)."""
 
     process: multiprocessing.Process | None
-    outcome: object  # the receiving end of a pipe: None, or what went wrong
+    outcome: object  # the receiving end of a pipe: (True, result) or (False, what went wrong)
     name: str
+    result: object = None
 
-    def wait(self) -> None:
+    def wait(self) -> object:
         if self.process is None:
-            return
+            return self.result
         try:
-            failure = self.outcome.recv()
+            succeeded, sent = self.outcome.recv()
         except EOFError:  # ended without a word: killed, or out of memory
             self.process.join()
-            failure = ("", f"{self.name} ended with exit status {self.process.exitcode}", "")
+            succeeded, sent = False, ("", f"{self.name} ended with exit status {self.process.exitcode}", "")
         self.process.join()
         self.outcome.close()
         self.process = None
-        if failure is not None:
-            kind, message, trace = failure
-            from .. import errors
+        if succeeded:
+            self.result = sent
+            return sent
+        from .. import errors
 
-            error = getattr(errors, kind, None)
-            if isinstance(error, type) and issubclass(error, errors.GongshiError):
-                raise error(message)
-            raise RuntimeError(f"{message}\n{trace}".strip())
+        kind, message, trace = sent
+        error = getattr(errors, kind, None)
+        if isinstance(error, type) and issubclass(error, errors.GongshiError):
+            raise error(message)
+        raise RuntimeError(f"{message}\n{trace}".strip())
 
     def stop(self) -> None:
         if self.process is not None:
@@ -264,16 +267,16 @@ class Step:
 
 def _run_step(send, parent: int, task: Callable[..., object], args: tuple) -> None:
     """In the forked process: die with the build (never write into a folder it has removed),
-    run the step, send None or what went wrong."""
+    run the step, send its result or what went wrong."""
     _die_with_parent(parent)
     try:
-        task(*args)
+        result = task(*args)
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the build, which raises it
         import traceback
 
-        send.send((type(exc).__name__, str(exc), traceback.format_exc()))
+        send.send((False, (type(exc).__name__, str(exc), traceback.format_exc())))
     else:
-        send.send(None)
+        send.send((True, result))
     finally:
         send.close()
 
