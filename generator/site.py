@@ -19,12 +19,11 @@ from resource import RUSAGE_CHILDREN, RUSAGE_SELF, getrusage
 from time import perf_counter
 
 import numpy as np
-import pyarrow as pa
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .clock import CHINA
-from .disclosure import REASONS, Decisions, Policy, decide
+from .disclosure import REASONS, Decisions, Policy, decide_all
 from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
 from .errors import BuildError, ConfigError
 from .incremental import State, Units, commit, fingerprint, journal_open, leftovers, recover, site_files, staging_prefix, swap
@@ -33,7 +32,7 @@ from .outputs.disclosures import Disclosures, gather
 from .outputs.feeds import FeedPlan, alternate_head, document_digests, feeds_page_context, plan_feeds, site_feed_digests, write_feeds
 from .outputs.listings import KINDS, ListingPlan, ListingsResult, plan_listings, write_listings
 from .outputs.opendata import FORMATS, OpenData, build_open_data, catalog, link_or_copy, published_table, schema_org
-from .outputs.render import Beside, Writer, environment, map_parallel, shared
+from .outputs.render import Beside, Writer, environment
 from .outputs.search import search_tables, write_search_index
 from .outputs.shell import SHELL_PAGE, Shell, source_page
 from .outputs.sitemaps import write_sitemaps
@@ -112,7 +111,8 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     intake = run_intake(datasets_dir, as_of, cache_dir=intake_cache(out))
     phases.done("intake (read, validate)")
     policy = load_policy(project / POLICY_FILE)
-    decisions, published = decide_and_publish(intake, policy)
+    decisions = decide_all(intake, policy)
+    published = {name: published_table(d) for name, d in decisions.items()}
     phases.done("publication decisions")
     site = site_settings(config)
     shaping = fingerprint(project, {"policy": (project / POLICY_FILE).read_text(encoding="utf-8")
@@ -172,32 +172,6 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         if not journal_open(out):  # else the next build finishes putting this one in place
             shutil.rmtree(work, ignore_errors=True)
     return BuildResult(out, intake, decisions, open_data, pages, phases, todo)
-
-
-def decide_and_publish(intake: Intake, policy: Policy) -> tuple[dict[str, Decisions], dict[str, pa.Table]]:
-    """Every dataset's publication decisions and its published table (the records as the data
-    release carries them), a dataset per task on every core: the datasets are independent."""
-    names = [d.name for d in datasets()]
-    rows = [intake.records[n].num_rows for n in names]
-    # the largest dataset first: the others fill the second core meanwhile; few records: here
-    order = sorted(range(len(names)), key=lambda i: -rows[i])
-    chunk = 1 if sum(rows) >= PARALLEL_DECISIONS else len(names)
-    parts = map_parallel(_decide_datasets, len(names), {"intake": intake, "policy": policy, "order": order}, chunk)
-    done = {names[order[k]]: result for k, result in enumerate(r for part in parts for r in part)}
-    return {n: done[n][0] for n in names}, {n: done[n][1] for n in names}
-
-
-PARALLEL_DECISIONS = 200_000  # fewer records are decided in this process: forking would cost more
-
-
-def _decide_datasets(bounds: tuple[int, int]) -> list[tuple[Decisions, pa.Table]]:
-    work = shared()
-    done = []
-    for k in range(*bounds):
-        dataset = datasets()[work["order"][k]]
-        decisions = decide(dataset, work["intake"].records[dataset.name], work["intake"].as_of, work["policy"])
-        done.append((decisions, published_table(decisions)))
-    return done
 
 
 def intake_cache(out: Path) -> Path:

@@ -50,7 +50,7 @@ def test_a_step_leaves_its_files_when_waited_for(tmp_path, workers):
 
 def test_a_build_error_in_a_step_is_raised_as_itself(workers):
     beside = Beside()
-    with pytest.raises(BuildError, match="^网页生成失败：missing.md$"):
+    with pytest.raises(BuildError, match=r"^网页生成失败：missing\.md$"):
         beside.start(fail_with_build_error, "网页生成失败：missing.md").wait()
     beside.stop()
 
@@ -67,7 +67,7 @@ def test_another_error_is_raised_with_the_steps_traceback(monkeypatch):
 
 def test_a_step_that_dies_without_a_word_is_an_error(monkeypatch):
     monkeypatch.setenv("GONGSHI_WORKERS", "2")
-    with pytest.raises(RuntimeError, match="^exit_abruptly ended with exit status 3$"):
+    with pytest.raises(RuntimeError, match=r"^exit_abruptly ended with exit status 3$"):
         Beside().start(exit_abruptly).wait()
 
 

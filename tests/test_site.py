@@ -102,22 +102,3 @@ def test_quality_page_counts_publication_decisions(built):
     # the one valid penalty: decided 2024-03-05, 一般 under Order No. 58, shown until 2027-03-04
     assert cells == [["行政处罚", "在公示期内", "公示", "1"]]
 
-
-@pytest.mark.parametrize("parallel_from", [200_000, 0], ids=["here", "a-dataset-per-process"])
-def test_decisions_and_published_tables_do_not_depend_on_where_they_are_made(monkeypatch, parallel_from):
-    import generator.site as site
-    from generator.disclosure import decide_all
-    from generator.disclosure.policy import POLICY_FILE, load_policy
-    from generator.intake import run_intake
-    from generator.outputs.opendata import published_table
-
-    monkeypatch.setattr(site, "PARALLEL_DECISIONS", parallel_from)
-    monkeypatch.setenv("GONGSHI_WORKERS", "2")
-    intake = run_intake(ROOT / "datasets", AS_OF)
-    policy = load_policy(ROOT / POLICY_FILE)
-    decisions, published = site.decide_and_publish(intake, policy)
-    expected = decide_all(intake, policy)
-    assert list(decisions) == list(expected) == list(published)
-    for name, d in expected.items():
-        assert decisions[name].table.equals(d.table), name
-        assert published[name].equals(published_table(d)), name

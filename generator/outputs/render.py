@@ -271,7 +271,7 @@ def _run_step(send, parent: int, task: Callable[..., object], args: tuple) -> No
     _die_with_parent(parent)
     try:
         result = task(*args)
-    except BaseException as exc:  # noqa: BLE001 - everything goes back to the build, which raises it
+    except BaseException as exc:  # everything goes back to the build, which raises it
         import traceback
 
         send.send((False, (type(exc).__name__, str(exc), traceback.format_exc())))
