@@ -322,9 +322,13 @@ def write_feeds(plan: FeedPlan, out: Path, only: dict[str, np.ndarray] | None = 
     try:
         for family in plan.families:
             chunk = CHUNKS["archive" if family.kind == "archive" else family.engine]
-            written[family.kind] = written.get(family.kind, 0) + run_parallel(
-                _write_documents, len(family), {"plan": plan, "family": family, "out": str(out),
-                                                "only": (only or {}).get(family_label(family))}, chunk=chunk)
+            mask = (only or {}).get(family_label(family))
+            # an incremental build writes the changed documents only, and makes only their entries:
+            # a few changed feeds are written here, without starting worker processes
+            docs = np.arange(len(family)) if mask is None else np.flatnonzero(mask)
+            if len(docs):
+                written[family.kind] = written.get(family.kind, 0) + run_parallel(
+                    _write_documents, len(docs), {"plan": plan, "family": family, "out": str(out), "docs": docs}, chunk=chunk)
     finally:
         gc.unfreeze()
     for family in plan.families:
@@ -984,23 +988,25 @@ def fast_documents(feed: Feed, values: pa.Table, context: Context) -> tuple[byte
 
 
 def _write_documents(span: tuple[int, int]) -> int:
-    """Write documents ``span`` of the shared family; returns the bytes written."""
+    """Write the shared family's documents ``docs[span]``; returns the bytes written."""
     state = shared()
-    plan, family, out, only = state["plan"], state["family"], state["out"], state["only"]
-    a, b = span
-    if only is not None and not only[a:b].any():
-        return 0
-    first, last = int(family.starts[a]), int(family.starts[b])
-    values = entry_values(plan.events.take(pa.array(family.rows[first:last])).combine_chunks(), plan.context)
+    plan, family, out = state["plan"], state["family"], state["out"]
+    chosen = state["docs"][span[0]:span[1]]
+    # their entries, document after document: one slice when the documents are consecutive
+    lengths = family.starts[chosen + 1] - family.starts[chosen]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    if chosen[-1] - chosen[0] == len(chosen) - 1:
+        rows = family.rows[family.starts[chosen[0]]:family.starts[chosen[-1] + 1]]
+    else:
+        rows = family.rows[np.repeat(family.starts[chosen] - offsets[:-1], lengths) + np.arange(offsets[-1])]
+    values = entry_values(plan.events.take(pa.array(rows)).combine_chunks(), plan.context)
     updated = values["updated"].to_pylist()
     written = 0
     if family.engine == "fast":
         atom = _buffer(atom_fragments(values))
         rss = _buffer(rss_fragments(values)) if family.kind != "archive" else None
-    for i in range(a, b):
-        if only is not None and not only[i]:
-            continue
-        lo, hi = int(family.starts[i]) - first, int(family.starts[i + 1]) - first
+    for k, i in enumerate(chosen.tolist()):
+        lo, hi = int(offsets[k]), int(offsets[k + 1])
         feed = document(plan, family, i, updated[lo][:10] if hi > lo else None)
         if family.engine == "fast":
             atom_bytes = atom_header(feed, plan.context) + atom.slice(lo, hi) + ATOM_FOOTER
