@@ -200,10 +200,9 @@ class Beside:
     """Steps run beside the build, each in a forked process, while the build goes on with work
     that does not need their results (the other core is otherwise idle in the build's
     single-threaded steps). A step sees the build's memory as it was when started and leaves its
-    result as files or returns a small value. :meth:`Step.wait` returns that value when the
-    step is done and raises what it raised;
-    :meth:`stop` ends the steps still running (a failed build). With one core (``workers()``
-    is 1) a step runs at once, in this process."""
+    result as files or returns a small value. :meth:`Step.wait` returns that value when the step
+    is done and raises what it raised; :meth:`stop` ends the steps still running (a failed
+    build). With one core (``workers()`` is 1) a step runs at once, in this process."""
 
     def __init__(self) -> None:
         self.running: list[Step] = []
@@ -243,7 +242,7 @@ class Step:
         except EOFError:  # ended without a word: killed, or out of memory
             self.process.join()
             succeeded, sent = False, ("", f"{self.name} ended with exit status {self.process.exitcode}", "")
-        self.process.join()
+        self.process.join()  # (at once: the step has sent its last word)
         self.outcome.close()
         self.process = None
         if succeeded:
