@@ -7,11 +7,22 @@ import json
 import shutil
 from datetime import date
 
+import pyarrow as pa
 import pytest
 from frictionless import system
 from frictionless import validate as frictionless_validate
 
-from generator.outputs.opendata import WRITERS, neutralise, public_columns, read_jsonl, read_release_table, replay, rows_to_table
+from generator.outputs.opendata import (
+    WRITERS,
+    json_escape,
+    neutralise,
+    neutralise_column,
+    public_columns,
+    read_jsonl,
+    read_release_table,
+    replay,
+    rows_to_table,
+)
 from generator.schema import load_dataset
 from generator.site import ROOT, build
 
@@ -150,6 +161,23 @@ def test_csv_neutralises_formula_cells_but_jsonl_keeps_values(folder, tmp_path):
     assert "'=HYPERLINK(" in csv_text.decode("utf-8-sig") and "'@SUM(A1)" in csv_text.decode("utf-8-sig")
     [record] = read_jsonl(out / "data" / "latest" / "penalties.jsonl")
     assert (record["violation_facts"], record["remarks"]) == (hostile, "@SUM(A1)")
+
+
+CELLS = ["", "纯文本", "=1+1", "+86", "-3", "@SUM(A1)", "\t制表", "\r回车", "中=间", 'say "hi"', "C:\\路径\\",
+         "行\n尾", "\x01控制", "“中文引号”", "a\\\"b", None]
+
+
+@pytest.mark.parametrize("values", [
+    pa.array(CELLS, pa.string()),
+    pa.array(CELLS, pa.string()).slice(3, 9),  # an array that starts inside its buffers
+    pa.chunked_array([pa.array(CELLS[:7], pa.string()), pa.array(CELLS[7:], pa.string())]),
+    pa.array(["纯文本", "无需处理", None], pa.string()),  # nothing to change: the fast path
+    pa.array([], pa.string()),
+], ids=["all", "slice", "chunked", "plain", "empty"])
+def test_cells_are_escaped_and_neutralised_exactly_as_one_at_a_time(values):
+    cells = values.to_pylist()
+    assert neutralise_column(values).to_pylist() == [None if v is None else neutralise(v) for v in cells]
+    assert json_escape(values).to_pylist() == [None if v is None else json.dumps(v, ensure_ascii=False)[1:-1] for v in cells]
 
 
 def test_catalog_lists_every_dataset_and_distribution(two_releases):

@@ -174,7 +174,47 @@ def neutralise(value: str) -> str:
 
 
 def neutralise_column(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The column with an apostrophe before every cell a spreadsheet would run as a formula.
+    Most columns have none: their cells' first bytes are looked at first (a UTF-8 sequence
+    never starts with an ASCII byte, so a byte test is exact), and only a column that has
+    one goes through the regular expression."""
+    values = _one_array(values)
+    starts = _first_bytes(values)
+    if not np.isin(starts, FORMULA_BYTES).any():
+        return values
     return pc.replace_substring_regex(values, pattern="^([=+\\-@\t\r])", replacement="'\\1")
+
+
+FORMULA_BYTES = np.frombuffer("".join(FORMULA_STARTS).encode("ascii"), np.uint8)
+
+
+def _one_array(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks() if values.num_chunks else pa.array([], values.type)
+    return values
+
+
+def _offsets_and_data(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's value offsets (one more than its length) and its data bytes."""
+    width = np.int64 if values.type == pa.large_string() else np.int32
+    buffers = values.buffers()
+    offsets = np.frombuffer(buffers[1], width)[values.offset:values.offset + len(values) + 1] if len(values) \
+        else np.zeros(1, width)
+    data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    return offsets, data
+
+
+def _first_bytes(values: pa.Array) -> np.ndarray:
+    """The first byte of every non-empty value (null values are empty)."""
+    offsets, data = _offsets_and_data(values)
+    starts = offsets[:-1][offsets[1:] > offsets[:-1]]
+    return data[starts]
+
+
+def _data_bytes(values: pa.Array) -> np.ndarray:
+    """The bytes of all the array's values, back to back (no copy)."""
+    offsets, data = _offsets_and_data(values)
+    return data[offsets[0]:offsets[-1]]
 
 
 def jsonl_bytes(table: pa.Table) -> bytes:
@@ -202,9 +242,15 @@ def json_escape(values: pa.Array) -> pa.Array:
     """The text of a JSON string literal without its quotes, as ``json.dumps(ensure_ascii=False)``
     writes it: backslash and quote escaped; values with control characters go through
     ``json.dumps`` itself (rare)."""
-    control = pc.match_substring_regex(values, pattern="[\\x00-\\x1f]")
-    escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
-    if pc.any(control).as_py():
+    values = _one_array(values)
+    data = _data_bytes(values)  # looked at first: most columns need no escaping at all
+    escaped = values
+    if (data == ord("\\")).any():
+        escaped = pc.replace_substring(escaped, "\\", "\\\\")
+    if (data == ord('"')).any():
+        escaped = pc.replace_substring(escaped, '"', '\\"')
+    if (data < 0x20).any():
+        control = pc.match_substring_regex(values, pattern="[\\x00-\\x1f]")
         originals = values.filter(control).to_pylist()
         fixed = pa.array([json.dumps(v, ensure_ascii=False)[1:-1] for v in originals], pa.string())
         escaped = pc.replace_with_mask(escaped, control, fixed)
