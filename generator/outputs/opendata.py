@@ -44,6 +44,7 @@ from ..disclosure import Decisions
 from ..disclosure.decide import DISPLAY_UNTIL, PUBLISHED, REASON, UNDER_OBJECTION
 from ..disclosure.privacy import protect
 from ..errors import BuildError
+from ..normalize import string_buffers
 from ..provenance import Provenance
 from ..rules.duplicates import KEY_SEPARATOR
 from ..schema import Dataset
@@ -178,43 +179,23 @@ def neutralise_column(values: pa.ChunkedArray | pa.Array) -> pa.Array:
     Most columns have none: their cells' first bytes are looked at first (a UTF-8 sequence
     never starts with an ASCII byte, so a byte test is exact), and only a column that has
     one goes through the regular expression."""
-    values = _one_array(values)
-    starts = _first_bytes(values)
-    if not np.isin(starts, FORMULA_BYTES).any():
-        return values
+    found = string_buffers(values)
+    if found is not None:
+        offsets, data = found
+        if not np.isin(data[offsets[:-1][np.diff(offsets) > 0]], FORMULA_BYTES).any():
+            return _one_array(values)
     return pc.replace_substring_regex(values, pattern="^([=+\\-@\t\r])", replacement="'\\1")
 
 
 FORMULA_BYTES = np.frombuffer("".join(FORMULA_STARTS).encode("ascii"), np.uint8)
+UNKNOWN_BYTES = np.frombuffer(b'\\"\0', np.uint8)  # a column string_buffers cannot read: as if it had each
 
 
 def _one_array(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One array of the values, copied only if they are in several chunks."""
     if isinstance(values, pa.ChunkedArray):
-        return values.combine_chunks() if values.num_chunks else pa.array([], values.type)
+        return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
     return values
-
-
-def _offsets_and_data(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """A string array's value offsets (one more than its length) and its data bytes."""
-    width = np.int64 if values.type == pa.large_string() else np.int32
-    buffers = values.buffers()
-    offsets = np.frombuffer(buffers[1], width)[values.offset:values.offset + len(values) + 1] if len(values) \
-        else np.zeros(1, width)
-    data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
-    return offsets, data
-
-
-def _first_bytes(values: pa.Array) -> np.ndarray:
-    """The first byte of every non-empty value (null values are empty)."""
-    offsets, data = _offsets_and_data(values)
-    starts = offsets[:-1][offsets[1:] > offsets[:-1]]
-    return data[starts]
-
-
-def _data_bytes(values: pa.Array) -> np.ndarray:
-    """The bytes of all the array's values, back to back (no copy)."""
-    offsets, data = _offsets_and_data(values)
-    return data[offsets[0]:offsets[-1]]
 
 
 def jsonl_bytes(table: pa.Table) -> bytes:
@@ -227,7 +208,7 @@ def jsonl_bytes(table: pa.Table) -> bytes:
         for i, name in enumerate(chunk.column_names):
             key = json.dumps(name, ensure_ascii=False)[1:-1]
             pieces.append(('{"' if i == 0 else '","') + key + '":"')
-            pieces.append(json_escape(chunk[name].combine_chunks()))
+            pieces.append(json_escape(chunk[name]))
         pieces.append('"}\n')
         lines = pc.binary_join_element_wise(*(_cells(p) for p in pieces), "")
         parts.append(_concatenated(lines))
@@ -243,7 +224,8 @@ def json_escape(values: pa.Array) -> pa.Array:
     writes it: backslash and quote escaped; values with control characters go through
     ``json.dumps`` itself (rare)."""
     values = _one_array(values)
-    data = _data_bytes(values)  # looked at first: most columns need no escaping at all
+    found = string_buffers(values)  # looked at first: most columns need no escaping at all
+    data = found[1] if found is not None else UNKNOWN_BYTES
     escaped = values
     if (data == ord("\\")).any():
         escaped = pc.replace_substring(escaped, "\\", "\\\\")
