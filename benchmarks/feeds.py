@@ -24,8 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pyarrow as pa
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from validate import AS_OF, data_arguments
 
@@ -74,7 +72,7 @@ def compare_renderers(plan, count: int = 2000) -> None:
     family = plan.family("subject")
     count = min(count, len(family))
     stop = int(family.starts[count])
-    values = feeds.entry_values(plan.events.take(pa.array(family.rows[:stop])), plan.context)
+    values = feeds.entry_values(plan.rows(family.rows[:stop]), plan.context)
     updated = values["updated"].to_pylist()
 
     def meta(i: int):

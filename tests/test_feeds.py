@@ -161,7 +161,7 @@ def render_both(plan) -> int:
     for family in plan.families:
         for i in range(len(family)):
             lo, hi = int(family.starts[i]), int(family.starts[i + 1])
-            values = feeds.entry_values(plan.events.take(pa.array(family.rows[lo:hi], pa.int64())), plan.context)
+            values = feeds.entry_values(plan.rows(family.rows[lo:hi]), plan.context)
             updated = values["updated"].to_pylist()
             feed = feeds.document(plan, family, i, updated[0][:10] if updated else None)
             assert feeds.feedgen_documents(feed, values, plan.context) == feeds.fast_documents(feed, values, plan.context), feed.path
