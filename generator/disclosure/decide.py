@@ -41,6 +41,8 @@ REASONS: dict[str, tuple[str, bool]] = {
     "restricted": ("涉及国家秘密、商业秘密或个人隐私", False),
 }
 
+SHOWN = pa.array([code for code, (_, shown) in REASONS.items() if shown], pa.string())  # the reasons to publish
+
 PUBLISHED = "_published"
 DISPLAY_UNTIL = "_display_until"
 REASON = "_reason"
@@ -92,11 +94,12 @@ def decide(dataset: Dataset, records: pa.Table, as_of: date, policy: Policy | No
     ]
     for mask, code in overrides:
         reason = np.where(mask, code, reason)
-    published = np.array([REASONS[r][1] for r in reason], dtype=bool) if n else np.zeros(0, dtype=bool)
+    reasons = pa.array(reason, pa.string())
+    published = pc.is_in(reasons, value_set=SHOWN).to_numpy(zero_copy_only=False) if n else np.zeros(0, dtype=bool)
     shown_until = np.where(np.isnat(until), "", np.datetime_as_string(until, unit="D")) if n else np.zeros(0, dtype=object)
     table = records.append_column(PUBLISHED, pa.array(published, pa.bool_()))
     table = table.append_column(DISPLAY_UNTIL, pa.array(shown_until.astype(object), pa.string()))
-    table = table.append_column(REASON, pa.array(reason.astype(object), pa.string()))
+    table = table.append_column(REASON, reasons)
     table = table.append_column(SEVERITY, pa.array(np.asarray(severity, dtype=object), pa.string()))
     table = table.append_column(REGIME, pa.array(np.asarray(regime, dtype=object), pa.string()))
     table = table.append_column(UNDER_OBJECTION, pa.array(under_objection & published, pa.bool_()))
@@ -115,7 +118,6 @@ def _penalties(column: dict[str, pa.Array], today: np.datetime64, policy: Policy
     minimum = np.zeros(n, dtype=np.int64)
     maximum = np.zeros(n, dtype=np.int64)
     publishable = np.zeros(n, dtype=bool)
-    authority = column["authority"].to_numpy(zero_copy_only=False)
     for regime in policy.regimes:
         starts = np.datetime64(regime.starts, "D")
         in_regime = decided >= starts
@@ -129,7 +131,10 @@ def _penalties(column: dict[str, pa.Array], today: np.datetime64, policy: Policy
             maximum[rows] = period.maximum_months
             publishable[rows] = period.published or (level == "轻微" and policy.publish_minor_penalties)
         if regime.sector_keywords:
-            sector = in_regime & np.array([any(k in a for k in regime.sector_keywords) for a in authority], dtype=bool)
+            named = np.zeros(n, dtype=bool)
+            for keyword in regime.sector_keywords:
+                named |= pc.match_substring(column["authority"], keyword).to_numpy(zero_copy_only=False)
+            sector = in_regime & named
             minimum[sector] = np.maximum(minimum[sector], regime.sector_minimum_months)
     # the last day shown by each limit; NaT where the limit does not apply
     by_maximum = add_months(decided, maximum) - 1
@@ -152,17 +157,26 @@ def severity_of(column: dict[str, pa.Array], policy: Policy) -> np.ndarray:
     the fine: any severe category or a large fine makes 严重, only 警告/通报批评 makes 轻微, the rest
     一般."""
     supplied = column["severity"].to_numpy(zero_copy_only=False).astype(object)
-    categories = pc.split_pattern(column["penalty_categories"], ";").to_pylist()
-    fine = np.array([float(v) if v else 0.0 for v in column["fine_amount_wan"].to_pylist()])
+    categories = pc.split_pattern(column["penalty_categories"], ";")
+    n = len(categories)
+    # each record's categories, flattened: which are severe, which are not minor
+    owner = pc.list_parent_indices(categories).to_numpy(zero_copy_only=False)
+    named = pc.list_flatten(categories)
+    severe_named = np.bincount(owner, pc.is_in(named, value_set=pa.array(policy.severe_categories, pa.string()))
+                              .to_numpy(zero_copy_only=False), minlength=n) > 0
+    other_named = np.bincount(owner, pc.invert(pc.is_in(named, value_set=pa.array(policy.minor_categories, pa.string())))
+                              .to_numpy(zero_copy_only=False), minlength=n) > 0
+    has_any = pc.fill_null(pc.greater(pc.list_value_length(categories), 0), False).to_numpy(zero_copy_only=False)
+    fine = _amounts(column["fine_amount_wan"])
     person = column["subject_category"].to_numpy(zero_copy_only=False) == "自然人"
     large = fine >= np.where(person, policy.large_fine_wan_person, policy.large_fine_wan)
-    severe = set(policy.severe_categories)
-    minor = set(policy.minor_categories)
-    derived = np.array([
-        "严重" if (set(c or ()) & severe) or big else "轻微" if c and set(c) <= minor else "一般"
-        for c, big in zip(categories, large, strict=True)
-    ], dtype=object)
+    derived = np.where(severe_named | large, "严重", np.where(has_any & ~other_named, "轻微", "一般")).astype(object)
     return np.where(supplied != "", supplied, derived).astype(object)
+
+
+def _amounts(values: pa.Array) -> np.ndarray:
+    """Amounts as numbers, an empty value as 0 (the amounts are checked decimals by now)."""
+    return pc.cast(pc.if_else(pc.equal(values, ""), "0", values), pa.float64()).to_numpy(zero_copy_only=False)
 
 
 # ---------------------------------------------------------------------------------------------
