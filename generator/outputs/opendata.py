@@ -128,18 +128,26 @@ def public_columns(dataset: Dataset) -> list[str]:
 
 def published_table(decisions: Decisions) -> pa.Table:
     """The dataset's published records, protected, as text columns, sorted by record id."""
-    dataset = decisions.dataset
-    table = decisions.table.filter(decisions.table[PUBLISHED])
-    ids = record_id(dataset, {n: table[n].combine_chunks() for n in dataset.field_names}) if table.num_rows else []
-    table = protect(dataset, table)
-    columns: dict[str, pa.Array] = {"record_id": pa.array(ids, pa.string())}
+    dataset, table = decisions.dataset, decisions.table
+    shown = pc.indices_nonzero(table[PUBLISHED])
+    ids = pa.array(record_id(dataset, {n: _one_array(table[n].take(shown)) for n in identity_columns(dataset)}), pa.string())
+    # one take, in record id order, of the published rows (the order is stable: as sort_by)
+    order = pc.sort_indices(ids)
+    kept = [*public_columns(dataset)[1:-len(EXTRA_COLUMNS)], DISPLAY_UNTIL, REASON, UNDER_OBJECTION]
+    table = protect(dataset, table.select(kept).take(pc.take(shown, order)))
+    columns: dict[str, pa.Array] = {"record_id": ids.take(order)}
     for name in public_columns(dataset)[1:-len(EXTRA_COLUMNS)]:
-        columns[name] = pc.fill_null(table[name].combine_chunks(), "") if table.num_rows else pa.array([], pa.string())
-    columns["display_until"] = table[DISPLAY_UNTIL].combine_chunks()
-    columns["disclosure_status"] = table[REASON].combine_chunks()
-    columns["under_objection"] = pc.if_else(table[UNDER_OBJECTION].combine_chunks(), "true", "false") if table.num_rows \
+        columns[name] = pc.fill_null(_one_array(table[name]), "") if table.num_rows else pa.array([], pa.string())
+    columns["display_until"] = _one_array(table[DISPLAY_UNTIL])
+    columns["disclosure_status"] = _one_array(table[REASON])
+    columns["under_objection"] = pc.if_else(_one_array(table[UNDER_OBJECTION]), "true", "false") if table.num_rows \
         else pa.array([], pa.string())
-    return pa.table(columns).sort_by("record_id")
+    return pa.table(columns)
+
+
+def identity_columns(dataset: Dataset) -> list[str]:
+    """The columns a record id is made from (see :func:`record_id`)."""
+    return [*dict.fromkeys(("subject_name", "subject_uscc", "subject_business_reg_no", "subject_id_no", *dataset.record_key))]
 
 
 def rows_to_table(columns: list[str], rows: list[dict[str, str]]) -> pa.Table:
@@ -151,7 +159,7 @@ def decision_reasons(decisions: Decisions) -> dict[str, tuple[str, str]]:
     dataset, table = decisions.dataset, decisions.table
     if not table.num_rows:
         return {}
-    ids = record_id(dataset, {n: table[n].combine_chunks() for n in dataset.field_names})
+    ids = record_id(dataset, {n: _one_array(table[n]) for n in identity_columns(dataset)})
     reasons = table[REASON].to_pylist()
     removal = table["removal_reason"].to_pylist() if "removal_reason" in table.column_names else [""] * len(ids)
     return dict(zip(ids, zip(reasons, removal, strict=True), strict=True))
