@@ -199,7 +199,8 @@ def plan_units(disclosures: Disclosures, feeds: FeedPlan
     feed_keys, feed_digests, families = site_feed_digests(feeds)
     units = {
         "subjects": Units(index.ids.astype(object), subject_digests(disclosures, index)),
-        "listings": Units(np.asarray(listings.paths(), dtype=object), listings.digests()),
+        "listings": Units(np.asarray(listings.paths(), dtype=object),
+                          listings.digests(disclosures.record_digests[disclosures.listing_records])),
         "subject-feeds": Units(np.asarray(keys, dtype=object), digests),
         "feeds": Units(np.asarray(feed_keys, dtype=object), feed_digests),
     }

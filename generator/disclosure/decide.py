@@ -65,8 +65,7 @@ class Decisions:
 
     def counts(self) -> dict[str, int]:
         """Records per reason, in the order of :data:`REASONS`."""
-        values, counts = np.unique(self.table[REASON].to_numpy(zero_copy_only=False), return_counts=True)
-        found = dict(zip(values.tolist(), counts.tolist(), strict=True))
+        found = {c["values"]: c["counts"] for c in pc.value_counts(self.table[REASON]).to_pylist()}
         return {reason: found[reason] for reason in REASONS if reason in found}
 
 

@@ -10,8 +10,9 @@ region, authority key), and one narrow table over all datasets for listings, sor
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 
 from ..codes import USCC_PATTERN, USCC_PLACEHOLDER
 from ..disclosure import Decisions
+from ..incremental import row_digests, text_digests
 from ..schema import Dataset
 from ..subjects import page_ids, region_codes
 from .opendata import published_table
@@ -41,10 +43,24 @@ class DatasetRecords:
 class Disclosures:
     by_dataset: dict[str, DatasetRecords]
     listing: pa.Table  # LISTING_COLUMNS over every dataset, newest first
+    # per listing row, its record's position in the datasets' tables one after another
+    listing_records: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     @property
     def total(self) -> int:
         return self.listing.num_rows
+
+    @functools.cached_property
+    def record_digests(self) -> np.ndarray:
+        """A digest per record (the datasets' tables one after another) of its values and its
+        dataset: everything a page shows of it is made from these."""
+        parts = [row_digests(records.table) + text_digests([name]) for name, records in self.by_dataset.items()]
+        return np.vstack(parts) if parts else np.zeros((0, 2), np.uint64)
+
+    def record_offsets(self) -> dict[str, int]:
+        """Where each dataset's records start in :attr:`record_digests`."""
+        sizes = [records.table.num_rows for records in self.by_dataset.values()]
+        return dict(zip(self.by_dataset, np.r_[0, np.cumsum(sizes)[:-1]].astype(int).tolist(), strict=True))
 
 
 def gather(decisions: dict[str, Decisions], published: dict[str, pa.Table] | None = None) -> Disclosures:
@@ -60,8 +76,8 @@ def gather(decisions: dict[str, Decisions], published: dict[str, pa.Table] | Non
         by_dataset[name] = DatasetRecords(d.dataset, table)
         parts.append(_listing_part(d.dataset, table))
     listing = pa.concat_tables(parts) if parts else pa.table({c: pa.array([], pa.string()) for c in LISTING_COLUMNS})
-    listing = listing.sort_by([("date", "descending"), ("dataset", "ascending"), ("record_id", "ascending")])
-    return Disclosures(by_dataset, listing)
+    order = pc.sort_indices(listing, sort_keys=[("date", "descending"), ("dataset", "ascending"), ("record_id", "ascending")])
+    return Disclosures(by_dataset, listing.take(order), order.to_numpy(zero_copy_only=False).astype(np.int64))
 
 
 def authority_keys(names: pa.ChunkedArray | pa.Array, codes: pa.ChunkedArray | pa.Array) -> pa.Array:

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from markupsafe import Markup
 
-from ..incremental import row_digests, text_digests
+from ..incremental import text_digests
 from ..schema import datasets
 from .disclosures import Disclosures
 from .render import OPEN, Stencil, Writer, escape_html, run_parallel, shared, string_offsets
@@ -102,9 +102,11 @@ class ListingPlan:
         lo = group.start + (page - 1) * PER_PAGE
         return lo, min(lo + PER_PAGE, group.end)
 
-    def digests(self) -> np.ndarray:
-        """A digest per page of the rows it shows and what its header, months and pager say."""
-        rows = row_digests(self.listing)
+    def digests(self, records: np.ndarray) -> np.ndarray:
+        """A digest per page of the rows it shows and what its header, months and pager say.
+        ``records`` are the digests of the records the rows come from (a listing row is made
+        from its record: :attr:`Disclosures.record_digests` taken at ``listing_records``)."""
+        rows = records
         out = np.zeros((len(self.tasks), 2), np.uint64)
         for kind in KINDS:
             picked = [i for i, task in enumerate(self.tasks) if task[0] == kind]
