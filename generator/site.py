@@ -133,10 +133,13 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         known = known_id_numbers(intake)
         release_scan = beside.start(scan_new_release, data, open_data, known)
         phases.done("open data")
-        feeds = plan_feeds(decisions, data, as_of, site, region_name, site["url"], published=published)
-        phases.done("feeds (plan)")
         disclosures = gather(decisions, published)
         search = beside.start(write_search, work / "searchindex", disclosures)
+        phases.done("records for the pages")
+        feeds = plan_feeds(decisions, data, as_of, site, region_name, site["url"],
+                           published={name: records.table for name, records in disclosures.by_dataset.items()},
+                           record_digests=disclosures.digests_of)
+        phases.done("feeds (plan)")
         gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, feeds, site)
         hand_written = beside.start(render_site, config, docs, staged, as_of)
         index, listings, units, feed_families = plan_units(disclosures, feeds)

@@ -57,6 +57,11 @@ class Disclosures:
         parts = [row_digests(records.table) + text_digests([name]) for name, records in self.by_dataset.items()]
         return np.vstack(parts) if parts else np.zeros((0, 2), np.uint64)
 
+    def digests_of(self, name: str) -> np.ndarray:
+        """The :attr:`record_digests` of one dataset's records, in its table's order."""
+        start = self.record_offsets()[name]
+        return self.record_digests[start:start + self.by_dataset[name].table.num_rows]
+
     def record_offsets(self) -> dict[str, int]:
         """Where each dataset's records start in :attr:`record_digests`."""
         sizes = [records.table.num_rows for records in self.by_dataset.values()]

@@ -74,6 +74,7 @@ from lxml import etree
 from ..disclosure import Decisions
 from ..errors import BuildError, ConfigError
 from ..incremental import group_digests, row_digests, text_digests
+from ..intake import key_hashes
 from ..schema import DATASET_NAMES, Dataset, load_dataset
 from ..subjects import page_ids, record_anchor, region_codes, subject_path
 from .disclosures import authority_keys
@@ -140,6 +141,7 @@ EVENT_SCHEMA = pa.schema([
     ("date", pa.string()),  # the event's date: the release of the last change or of the withdrawal
     ("rel", pa.int32()),  # that release's index in the history (-1: not in it)
     ("published", pa.string()),  # the decision date ("" for withdrawals)
+    ("note", pa.string()),  # a record's last change as its summary notes it ("" for none and for withdrawals)
     ("title", pa.string()), ("text", pa.string()),
 ])
 
@@ -259,6 +261,9 @@ class FeedPlan:
     families: list[Family]
     made: pa.Table  # every event, EVENT_SCHEMA, in the order made: row made_row[position] is at position
     made_row: np.ndarray
+    # the digests of the records whose events come first in ``made`` (:attr:`Disclosures.record_digests`),
+    # asked for when the events' digests are; None: every event's row is hashed
+    record_digests: Callable[[], np.ndarray] | None = None
 
     def family(self, kind: str, parent: str = "") -> Family:
         return next(f for f in self.families if f.kind == kind and f.parent == parent)
@@ -269,8 +274,17 @@ class FeedPlan:
 
     @functools.cached_property
     def event_digests(self) -> np.ndarray:
-        """A digest of each event's row (what its entry is written from), in stream order."""
-        return row_digests(self.made)[self.made_row]
+        """A digest of each event's row (what its entry is written from), in stream order. A
+        record's event is made from its record and its place in the history (date, release,
+        change note): its digest is the record's plus a hash of those."""
+        if self.record_digests is None:
+            return row_digests(self.made)[self.made_row]
+        records = self.record_digests()
+        n = len(records)
+        own = self.made.slice(0, n)
+        history = key_hashes(pc.binary_join_element_wise(own["date"], pc.cast(own["rel"], pa.string()), own["note"], "\x1f"))
+        digests = np.vstack([records + np.column_stack([history, history * _MIX]), row_digests(self.made.slice(n))])
+        return digests[self.made_row]
 
 
 def family_label(family: Family) -> str:
@@ -293,8 +307,11 @@ def build_feeds(decisions: dict[str, Decisions], data_dir: Path, out: Path, as_o
 
 def plan_feeds(decisions: dict[str, Decisions], data_dir: Path, as_of: date, site: dict,
                region_name: Callable[[str], str] = str, base_url: str = "", *,
-               published: dict[str, pa.Table] | None = None) -> FeedPlan:
-    """Gather the stream and every document's entries; nothing is written."""
+               published: dict[str, pa.Table] | None = None,
+               record_digests: Callable[[str], np.ndarray] | None = None) -> FeedPlan:
+    """Gather the stream and every document's entries; nothing is written. ``record_digests``
+    gives a digest per record of a dataset's ``published`` table (see
+    :attr:`FeedPlan.event_digests`)."""
     history = read_history(data_dir)
     tag = str(site.get("tag_authority") or DEFAULT_TAG_AUTHORITY).strip()
     if not _TAG_AUTHORITY.match(tag):
@@ -305,6 +322,8 @@ def plan_feeds(decisions: dict[str, Decisions], data_dir: Path, as_of: date, sit
     tables = {name: (published[name] if published is not None else published_table(d)) for name, d in decisions.items()}
     parts = [record_events(load_dataset(name), tables[name], history, context.as_of)
              for name in DATASET_NAMES if name in tables]
+    if record_digests is not None:  # in the order of the record events
+        digests = functools.partial(_in_order, record_digests, [name for name in DATASET_NAMES if name in tables])
     current = pa.concat_arrays([t["record_id"].combine_chunks() for t in tables.values()]) if tables else pa.array([], pa.string())
     parts.append(withdrawal_events(history, current, data_dir))
     # sorted, the events are only their keys: the long texts are taken, in stream order, only
@@ -313,7 +332,15 @@ def plan_feeds(decisions: dict[str, Decisions], data_dir: Path, as_of: date, sit
     made_row = pc.sort_indices(made, sort_keys=STREAM_ORDER)
     events = made.drop_columns(list(LONG)).take(made_row).combine_chunks()
     return FeedPlan(context, history, events, families(events, history, context), made,
-                    made_row.to_numpy(zero_copy_only=False).astype(np.int64))
+                    made_row.to_numpy(zero_copy_only=False).astype(np.int64), digests if record_digests is not None else None)
+
+
+def _in_order(digests: Callable[[str], np.ndarray], names: list[str]) -> np.ndarray:
+    parts = [digests(name) for name in names]
+    return np.vstack(parts) if parts else np.zeros((0, 2), np.uint64)
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 STREAM_ORDER = [("date", "descending"), ("rel", "descending"), ("published", "descending"), ("record_id", "ascending")]
@@ -509,16 +536,20 @@ def record_events(dataset: Dataset, table: pa.Table, history: History, as_of: st
     notes[noted] = [f"{history.releases[r].date} 更新：{CHANGE_NOTES.get(reason, '记录更新')}"
                     for r, reason in zip(rel[noted].tolist(), reasons[where[noted]].tolist(), strict=True)]
     authority = column(table, "authority")
+    note = pa.array(notes.tolist(), pa.string())
     return pa.table({
         "kind": pa.array(np.zeros(n, np.int8)), "ds": pa.array(np.full(n, DATASET_NAMES.index(dataset.name), np.int8)),
         "record_id": column(table, "record_id"),
-        "page_id": pa.array(page_ids(table), pa.string()), "region": pa.array(region_codes(table), pa.string()),
-        "authority_key": authority_keys(table["authority"], table["authority_uscc"]),
+        # made already when the table is a Disclosures' one
+        "page_id": table["page_id"] if "page_id" in table.column_names else pa.array(page_ids(table), pa.string()),
+        "region": table["region"] if "region" in table.column_names else pa.array(region_codes(table), pa.string()),
+        "authority_key": table["authority_key"] if "authority_key" in table.column_names
+        else authority_keys(table["authority"], table["authority_uscc"]),
         "authority": authority, "subject": column(table, "subject_name"),
         "date": dates,
         "rel": pa.array(rel),
-        "published": decided,
-        "title": _titles(dataset, table), "text": _summaries(dataset, table, pa.array(notes.tolist(), pa.string())),
+        "published": decided, "note": pc.fill_null(note, ""),
+        "title": _titles(dataset, table), "text": _summaries(dataset, table, note),
     }, schema=EVENT_SCHEMA)
 
 
@@ -548,7 +579,8 @@ def withdrawal_events(history: History, current: pa.Array, data_dir: Path) -> pa
             "page_id": routing["page_id"], "region": routing["region"], "authority_key": routing["authority_key"],
             "authority": routing["authority"], "subject": pa.array([""] * n, pa.string()),
             "date": pa.array([release.date] * n, pa.string()), "rel": pa.array(np.full(n, i, np.int32)),
-            "published": pa.array([""] * n, pa.string()), "title": pa.array([""] * n, pa.string()),
+            "published": pa.array([""] * n, pa.string()), "note": pa.array([""] * n, pa.string()),
+            "title": pa.array([""] * n, pa.string()),
             "text": pa.array(comments, pa.string()),
         }, schema=EVENT_SCHEMA))
     return pa.concat_tables(parts) if parts else EVENT_SCHEMA.empty_table()
