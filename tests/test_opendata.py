@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import shutil
 from datetime import date
@@ -14,6 +15,8 @@ from frictionless import validate as frictionless_validate
 
 from generator.outputs.opendata import (
     WRITERS,
+    Reuse,
+    diff,
     json_escape,
     neutralise,
     neutralise_column,
@@ -178,6 +181,40 @@ def test_cells_are_escaped_and_neutralised_exactly_as_one_at_a_time(values):
     cells = values.to_pylist()
     assert neutralise_column(values).to_pylist() == [None if v is None else neutralise(v) for v in cells]
     assert json_escape(values).to_pylist() == [None if v is None else json.dumps(v, ensure_ascii=False)[1:-1] for v in cells]
+
+
+def _records(ids: list[str], facts: dict[str, str] | None = None) -> pa.Table:
+    facts = facts or {}
+    return pa.table({"record_id": pa.array(ids, pa.string()),
+                     "violation_facts": pa.array([facts.get(i, f"事实 {i}") for i in ids], pa.string()),
+                     "remarks": pa.array([CELLS[sum(map(ord, i)) % len(CELLS)] or "" for i in ids], pa.string())})
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_unchanged_rows_are_copied_from_the_release_before_to_the_same_bytes(fmt, tmp_path):
+    """Rows with quotes, line feeds and formula cells; records added first, last and between,
+    changed, removed; the new file is what writing every row gives."""
+    dataset = load_dataset("penalties")
+    before = _records([f"r{k:03d}" for k in range(1, 200, 2)])
+    ids = sorted({*before["record_id"].to_pylist()[5:90], "r000", "r050", "r998", "r999"} - {"r041", "r043"})
+    after = _records(ids, {"r011": '新"事实"\n第二行', "r099": "=改过"})
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / f"penalties.{fmt}").write_bytes(WRITERS[fmt](before))
+    change, old_rows = diff(dataset, before, after, dict)
+    assert [e["record_id"] for e in change["modified"]] == ["r011", "r099"]
+    assert (old_rows >= 0).sum() == after.num_rows - 6  # four new, two changed
+    entry = Reuse(tmp_path / "old", "penalties", before, old_rows).write(fmt, after, tmp_path / f"new.{fmt}")
+    expected = WRITERS[fmt](after)
+    assert (tmp_path / f"new.{fmt}").read_bytes() == expected
+    assert entry == {"path": f"new.{fmt}", "bytes": len(expected), "sha256": hashlib.sha256(expected).hexdigest()}
+
+
+def test_a_release_file_that_is_not_one_row_per_record_is_written_whole(tmp_path):
+    before = _records(["a", "b", "c"])
+    (tmp_path / "penalties.jsonl").write_bytes(WRITERS["jsonl"](before)[:-1])  # the last line feed lost
+    _, old_rows = diff(load_dataset("penalties"), before, _records(["a", "b", "c", "d"]), dict)
+    assert Reuse(tmp_path, "penalties", before, old_rows).write("jsonl", before, tmp_path / "new.jsonl") is None
+    assert not (tmp_path / "new.jsonl").exists()
 
 
 def test_catalog_lists_every_dataset_and_distribution(two_releases):

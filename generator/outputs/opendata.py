@@ -265,6 +265,99 @@ WRITERS = {"csv": csv_bytes, "jsonl": jsonl_bytes, "parquet": parquet_bytes}
 JSON_CHUNK_ROWS = 100_000
 
 
+# ---------------------------------------------------------------------------------------------
+# Rows written once: a release's CSV and JSON Lines rows that did not change are copied
+
+
+def csv_row_ends(data: np.ndarray, start: int) -> np.ndarray:
+    """Where each CSV row after ``start`` ends (one past its line feed): a line feed outside
+    quotes, i.e. with an even number of quote characters before it (a quote inside a value is
+    doubled, so quotes come in pairs)."""
+    return _row_ends(data, start, quoted=True)
+
+
+def jsonl_row_ends(data: np.ndarray, start: int) -> np.ndarray:
+    """Where each JSON Lines row ends (one past its line feed; a value's line feeds are escaped)."""
+    return _row_ends(data, start, quoted=False)
+
+
+def _row_ends(data: np.ndarray, start: int, quoted: bool, block: int = 1 << 26) -> np.ndarray:
+    """The line feeds that end rows, a block at a time (a comparison over the whole file would
+    take as many bytes again)."""
+    ends, quotes_before = [], 0
+    for lo in range(start, len(data), block):
+        part = data[lo:lo + block]
+        feeds = np.flatnonzero(part == 0x0A)
+        if quoted:
+            quotes = np.flatnonzero(part == 0x22)
+            feeds = feeds[(quotes_before + np.searchsorted(quotes, feeds)) % 2 == 0]
+            quotes_before += len(quotes)
+        ends.append(lo + feeds + 1)
+    return np.concatenate(ends).astype(np.int64) if ends else np.zeros(0, np.int64)
+
+
+ROWS = {"csv": csv_row_ends, "jsonl": jsonl_row_ends}
+
+
+@dataclass
+class Reuse:
+    """A dataset's files in the release before, and per record of the new release its row
+    there when it did not change (-1 when it is new or changed)."""
+
+    folder: Path
+    name: str
+    before: pa.Table
+    old_rows: np.ndarray
+
+    def write(self, fmt: str, table: pa.Table, path: Path) -> dict | None:
+        """Write ``table`` as ``WRITERS[fmt]`` would, copying the unchanged rows' bytes from the
+        release before and making only the others; the file's entry, or None (nothing written)
+        when the earlier file is not one row per record as expected."""
+        try:  # mapped, not read: only the unchanged rows' pages are copied, by the kernel
+            old = np.memmap(self.folder / f"{self.name}.{fmt}", np.uint8, mode="r")
+        except (OSError, ValueError):  # missing, or empty (an empty file cannot be mapped)
+            return None
+        head = _head_length(WRITERS[fmt], table)
+        old_ends = ROWS[fmt](old, head)
+        if len(old_ends) != self.before.num_rows or (len(old_ends) and old_ends[-1] != len(old)):
+            return None
+        old_starts = np.r_[head, old_ends[:-1]].astype(np.int64)
+        fresh_rows = np.flatnonzero(self.old_rows < 0)
+        made = np.frombuffer(WRITERS[fmt](table.take(pa.array(fresh_rows, pa.int64()))), np.uint8)
+        made_ends = ROWS[fmt](made, head)
+        if len(made_ends) != len(fresh_rows) or not np.array_equal(made[:head], old[:head]):
+            return None
+        made_starts = np.r_[head, made_ends[:-1]].astype(np.int64)
+        # every row's bytes: (source, start, end), source 0 the old file, 1 the rows made now
+        source = (self.old_rows < 0).astype(np.int8)
+        starts = np.zeros(table.num_rows, np.int64)
+        ends = np.zeros(table.num_rows, np.int64)
+        kept = self.old_rows >= 0
+        starts[kept], ends[kept] = old_starts[self.old_rows[kept]], old_ends[self.old_rows[kept]]
+        starts[fresh_rows], ends[fresh_rows] = made_starts, made_ends
+        # runs of rows that follow each other in one source become one piece
+        breaks = np.flatnonzero((source[1:] != source[:-1]) | (starts[1:] != ends[:-1])) + 1
+        firsts, lasts = np.r_[0, breaks], np.r_[breaks, table.num_rows] - 1
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "wb") as f:
+            pieces = [memoryview(old[:head])]
+            if table.num_rows:
+                buffers = (memoryview(old), memoryview(made))
+                pieces += [buffers[s][a:b] for s, a, b in zip(source[firsts].tolist(), starts[firsts].tolist(),
+                                                               ends[lasts].tolist(), strict=True)]
+            for piece in pieces:
+                f.write(piece)
+                digest.update(piece)
+                size += len(piece)
+        return {"path": path.name, "bytes": size, "sha256": digest.hexdigest()}
+
+
+def _head_length(writer: Callable[[pa.Table], bytes], table: pa.Table) -> int:
+    """The bytes a file starts with before its first row (BOM and header)."""
+    return len(writer(table.slice(0, 0)))
+
+
 def read_jsonl(path: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
@@ -280,15 +373,19 @@ def read_release_table(path: Path) -> pa.Table:
 
 
 def diff(dataset: Dataset, before: pa.Table | None, after: pa.Table,
-         reasons: Callable[[], dict[str, tuple[str, str]]]) -> dict:
+         reasons: Callable[[], dict[str, tuple[str, str]]]) -> tuple[dict, np.ndarray | None]:
     """Added, modified and removed records between two versions of a dataset (both sorted by
     record id), with reasons (``reasons()`` gives every record's decision, asked for only when
     a record was removed). Columns are compared whole; only changed records become objects.
     Without an earlier version (the first release) every record is new and listed by id only:
-    the release's data files are the records."""
+    the release's data files are the records.
+
+    Also, per record of ``after``, its row in ``before`` when every value is the same there
+    (else -1): those rows are copied as they were (see :class:`Reuse`). None when the two
+    have different columns."""
     if before is None:
         return {"dataset": dataset.name, "added": [{"record_id": i, "reason": "new"} for i in after["record_id"].to_pylist()],
-                "modified": [], "removed": []}
+                "modified": [], "removed": []}, None
     old_ids, new_ids = before["record_id"], after["record_id"]
     in_old = pc.is_in(new_ids, value_set=old_ids.combine_chunks())
     in_new = pc.is_in(old_ids, value_set=new_ids.combine_chunks())
@@ -298,19 +395,31 @@ def diff(dataset: Dataset, before: pa.Table | None, after: pa.Table,
     removed = [{"record_id": i, "reason": removal_reason(decided.get(i))} for i in gone]
     old, new = before.filter(in_new), after.filter(in_old)
     changed_any = np.zeros(new.num_rows, dtype=bool)
+    same = np.ones(new.num_rows, dtype=bool)  # every value equal, none missing
     changed_by_column = {}
     for name in after.column_names:
         old_values = old[name] if name in old.column_names else pa.array([""] * old.num_rows, pa.string())
-        mask = pc.not_equal(old_values, new[name]).to_numpy(zero_copy_only=False)
+        equal = pc.equal(old_values, new[name])
+        mask = pc.invert(equal).to_numpy(zero_copy_only=False)
+        same &= pc.fill_null(equal, False).to_numpy(zero_copy_only=False)
         if mask.any():
             changed_by_column[name] = mask
             changed_any |= mask
+    old_rows = None
+    if before.column_names == after.column_names:
+        old_rows = np.full(after.num_rows, -1, np.int64)
+        new_at, old_at = np.flatnonzero(_mask(in_old)), np.flatnonzero(_mask(in_new))
+        old_rows[new_at[same]] = old_at[same]
     modified = []
     for i in np.flatnonzero(changed_any).tolist():
         fields = {name: [(old[name][i].as_py() if name in old.column_names else ""), new[name][i].as_py()]
                   for name, mask in changed_by_column.items() if mask[i]}
         modified.append({"record_id": new["record_id"][i].as_py(), "reason": modification_reason(fields), "fields": fields})
-    return {"dataset": dataset.name, "added": added, "modified": modified, "removed": removed}
+    return {"dataset": dataset.name, "added": added, "modified": modified, "removed": removed}, old_rows
+
+
+def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return values.to_numpy(zero_copy_only=False).astype(bool)
 
 
 def removal_reason(decision: tuple[str, str] | None) -> str:
@@ -387,14 +496,18 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
     current = published if published is not None else {name: published_table(d) for name, d in decisions.items()}
     before = {name: (read_release_table(previous / "releases" / earlier[-1].version / f"{name}.parquet") if earlier
                      else None) for name in decisions}
-    changes = [diff(d.dataset, before[name], current[name], functools.partial(decision_reasons, d))
-               for name, d in decisions.items()]
+    compared = {name: diff(d.dataset, before[name], current[name], functools.partial(decision_reasons, d))
+                for name, d in decisions.items()}
+    changes = [change for change, _ in compared.values()]
     made = not earlier or any(c["added"] or c["modified"] or c["removed"] for c in changes)
     result = OpenData(list(earlier), made)
     if made:
         version = next_version(as_of, earlier)
+        # rows that did not change are copied from the release before, not written again
+        reuse = {name: Reuse(previous / "releases" / earlier[-1].version, name, before[name], old_rows)
+                 for name, (_, old_rows) in compared.items() if old_rows is not None}
         result.releases.append(_write_release(releases_dir / version, version, as_of, decisions, current, changes,
-                                              provenance, site_name))
+                                              provenance, site_name, reuse))
     latest = result.releases[-1]
     shutil.copytree(releases_dir / latest.version, target / "latest", copy_function=link_or_copy)
     (releases_dir / "index.json").write_text(
@@ -428,7 +541,7 @@ def _previous_releases(previous: Path | None) -> list[Release]:
 
 def _write_release(folder: Path, version: str, as_of: date, decisions: dict[str, Decisions],
                    current: dict[str, pa.Table], changes: list[dict], provenance: dict[str, Provenance],
-                   site_name: str) -> Release:
+                   site_name: str, reuse: dict[str, Reuse] | None = None) -> Release:
     folder.mkdir(parents=True)
     files: list[dict] = []
     resources = []
@@ -436,8 +549,13 @@ def _write_release(folder: Path, version: str, as_of: date, decisions: dict[str,
 
     def write(job: tuple[str, Dataset, str]) -> dict:
         name, _, fmt = job
+        path = folder / f"{name}.{fmt}"
+        if reuse and name in reuse and fmt in ROWS:
+            written = reuse[name].write(fmt, current[name], path)
+            if written is not None:
+                return written
         data = WRITERS[fmt](current[name])
-        (folder / f"{name}.{fmt}").write_bytes(data)
+        path.write_bytes(data)
         return _file_entry(f"{name}.{fmt}", data)
 
     # Arrow's kernels, the Parquet writer, file writes and SHA-256 let go of the GIL: the
