@@ -43,7 +43,8 @@ class Finding:
         return f"{self.file}: {words[self.kind]} {self.value}"
 
 
-def scan(root: Path, known: Iterable[str] = (), skip: Iterable[str] = (), encoded: Iterable[str] = ()) -> list[Finding]:
+def scan(root: Path, known: Iterable[str] = (), skip: Iterable[str] = (), encoded: Iterable[str] = (),
+         leave_out: Iterable[str] = ()) -> list[Finding]:
     """Findings in every file under ``root``; ``known`` are ID numbers from the input that must
     never appear (legal representatives', natural persons' in clear).
 
@@ -53,9 +54,12 @@ def scan(root: Path, known: Iterable[str] = (), skip: Iterable[str] = (), encode
     not to read (copies of files scanned elsewhere). ``encoded``: site-relative folders (data
     releases) where a CSV or JSON Lines file beside a Parquet file of the same name holds that
     file's values in another encoding; the values are scanned once, from the Parquet file (an
-    encoding adds quotes, escapes and separators, which can only end a number, never make one)."""
+    encoding adds quotes, escapes and separators, which can only end a number, never make one).
+    ``leave_out``: site-relative files not to read (their values are scanned elsewhere, see
+    :func:`scan_values`)."""
     known = {k.upper() for k in known if len(k) >= 8}
-    files, sizes = _files(root, {os.path.join(str(root), s) for s in skip}, {os.path.join(str(root), e) for e in encoded})
+    files, sizes = _files(root, {os.path.join(str(root), s) for s in skip}, {os.path.join(str(root), e) for e in encoded},
+                          {os.path.join(str(root), f) for f in leave_out})
     prefix = len(str(root)) + 1
     weights = sizes + FILE_COST  # a file costs its bytes plus opening and reading it
     total = int(weights.sum())
@@ -79,6 +83,21 @@ PARALLEL_BYTES = 64 << 20
 FILE_COST = 4096  # what opening and reading a file costs, in bytes scanned
 
 
+def scan_values(label: str, table: pa.Table, known: Iterable[str] = ()) -> list[Finding]:
+    """Findings in the text values of ``table``, named ``label`` (what a file of them would be
+    called)."""
+    known = {k.upper() for k in known if len(k) >= 8}
+    return _unique(_scan_text(label, _table_text(table), _lookup(known), {k.encode() for k in known}))
+
+
+def _scan_text(label: str, data: bytes, known_set: _Known, known_bytes: set[bytes]) -> list[Finding]:
+    """Findings in one large text, searched in pieces."""
+    findings: list[Finding] = []
+    for piece in _pieces(data):
+        findings += _findings(label, b"\n".join(_suspect_lines(piece, known_set)[1]), known_bytes)
+    return findings
+
+
 def _scan_files(files: list[str], prefix: int, known: set[str]) -> list[Finding]:
     known_set = _lookup(known)
     known_bytes = {k.encode() for k in known}
@@ -96,8 +115,7 @@ def _scan_files(files: list[str], prefix: int, known: set[str]) -> list[Finding]
         scanned.add(digest)
         label = path[prefix:].replace(os.sep, "/")
         if len(data) >= PIECE_BYTES:
-            for piece in _pieces(data):
-                findings += _findings(label, b"\n".join(_suspect_lines(piece, known_set)[1]), known_bytes)
+            findings += _scan_text(label, data, known_set, known_bytes)
             continue
         batch.append((label, data))
         size += len(data)
@@ -108,10 +126,12 @@ def _scan_files(files: list[str], prefix: int, known: set[str]) -> list[Finding]
     return findings
 
 
-def _files(root: Path, skip: set[str] = frozenset(), encoded: set[str] = frozenset()) -> tuple[list[str], np.ndarray]:
-    """Every file under ``root`` but not under ``skip``, sorted, and their sizes (in ``encoded``
-    folders, not the CSV and JSON Lines encodings of a Parquet file beside them); folders are
-    read with ``os.scandir``, whose entries give the size with one ``stat`` each."""
+def _files(root: Path, skip: set[str] = frozenset(), encoded: set[str] = frozenset(),
+           leave_out: set[str] = frozenset()) -> tuple[list[str], np.ndarray]:
+    """Every file under ``root`` but not under ``skip`` nor in ``leave_out``, sorted, and their
+    sizes (in ``encoded`` folders, not the CSV and JSON Lines encodings of a Parquet file beside
+    them); folders are read with ``os.scandir``, whose entries give the size with one ``stat``
+    each."""
     found: list[tuple[str, int]] = []
     pending = [str(root)]
     while pending:
@@ -126,7 +146,7 @@ def _files(root: Path, skip: set[str] = frozenset(), encoded: set[str] = frozens
             if entry.is_dir(follow_symlinks=False):
                 if entry.path not in skip:
                     pending.append(entry.path)
-            elif entry.is_file():
+            elif entry.is_file() and entry.path not in leave_out:
                 found.append((entry.path, entry.stat().st_size))
     found.sort()
     return [path for path, _ in found], np.array([size for _, size in found], dtype=np.int64)
@@ -243,7 +263,11 @@ def _parquet_text(path: Path) -> bytes:
     values are what must be scanned."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    return _table_text(pq.read_table(path))
+
+
+def _table_text(table: pa.Table) -> bytes:
+    """A table's text columns, one value per line."""
     columns = [table[name].combine_chunks() for name in table.column_names
                if pa.types.is_string(table.schema.field(name).type) or pa.types.is_large_string(table.schema.field(name).type)]
     return b"\n".join(_join_lines(c) for c in columns if len(c))

@@ -40,7 +40,7 @@ from .outputs.statistics import home_context, statistics_context
 from .outputs.subject_pages import SubjectIndex, SubjectPagesResult, subject_digests, subject_index, write_subject_pages
 from .regions import region
 from .report import to_json
-from .scan import Finding, scan
+from .scan import Finding, scan, scan_values
 from .schema import datasets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -452,13 +452,18 @@ def scan_new_release(data: Path, open_data: OpenData, known: set[str]) -> list[F
     """What the release this build made holds that must not be published (see
     :func:`check_privacy`), named by its place in the site. Its CSV and JSON Lines files are the
     Parquet file's values in other encodings (tests/test_opendata.py holds them equal): its
-    values are scanned once."""
+    values are scanned once. Of a dataset's records, only those that are new or changed since
+    the release before: the others, the same values, were scanned when it was made."""
     if not open_data.made_release:
         return []
     version = open_data.releases[-1].version
     earlier = [r.version for r in open_data.releases[:-1]]
-    found = scan(data / "releases", known, skip=earlier, encoded=[version])
-    return [Finding(f"data/releases/{f.file}", f.kind, f.value) for f in found]
+    fresh = open_data.fresh or {}
+    found = scan(data / "releases", known, skip=earlier, encoded=[version],
+                 leave_out=[f"{version}/{name}.parquet" for name in fresh])
+    for name, records in fresh.items():
+        found += scan_values(f"{version}/{name}.parquet", records, known)
+    return sorted((Finding(f"data/releases/{f.file}", f.kind, f.value) for f in found), key=lambda f: f.file)
 
 
 def check_privacy(site: Path, known: set[str], open_data: OpenData, in_release: list[Finding]) -> None:

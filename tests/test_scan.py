@@ -9,12 +9,15 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
+from generator import site
 from generator.cli import main
 from generator.errors import BuildError
 from generator.scan import scan
+from generator.scan import scan_values as real_scan_values
 from generator.site import ROOT, build
 
 from .conftest import AS_OF, PERSON, PERSON_ID, resident_id, row
+from .test_opendata import LATER
 
 X_ID = next(i for i in (resident_id(f"450102198001{d:02d}123") for d in range(1, 29)) if i.endswith("X"))
 LEGAL_REP_BAD_CHECK = "450102197001011230" if resident_id("45010219700101123")[-1] != "0" else "450102197001011231"
@@ -141,3 +144,24 @@ def test_build_refuses_a_release_that_would_publish_id_numbers(folder, tmp_path,
         build(folder.root, out, AS_OF)
     assert re.search(r"\ndata/releases/[0-9.-]+/penalties\.parquet: 身份证号码 450102\*{8}", str(raised.value))
     assert not out.exists()
+
+
+def test_a_later_release_is_scanned_for_its_new_and_changed_records(folder, tmp_path, monkeypatch):
+    """A release after the first scans only the records that are not in the one before as they
+    were, from the values: a new record that would publish an ID number stops the build."""
+    import generator.outputs.opendata as opendata
+
+    folder.write("penalties", "a.csv", [row("penalties")])
+    out = tmp_path / "site"
+    build(folder.root, out, AS_OF)
+    folder.write("penalties", "b.csv", [row("penalties", decision_doc_no="桂罚〔2026〕2号", **PERSON)])
+    monkeypatch.setenv("GONGSHI_WORKERS", "1")  # the scan runs inline: what it was given can be seen
+    monkeypatch.setattr(opendata, "protect", lambda dataset, table: table)  # the masking forgotten
+    scanned = []
+    monkeypatch.setattr(site, "scan_values", lambda label, table, known: scanned.append((label, table.num_rows))
+                        or real_scan_values(label, table, known))
+    with pytest.raises(BuildError) as raised:
+        build(folder.root, out, LATER)
+    assert re.search(r"\ndata/releases/2026-11-24\.1/penalties\.parquet: 身份证号码 450102\*{8}", str(raised.value))
+    assert ("2026-11-24.1/penalties.parquet", 1) in scanned  # the new record only
+    assert (out / "data" / "releases" / "index.json").is_file() and not (out / "data" / "releases" / "2026-11-24.1").exists()

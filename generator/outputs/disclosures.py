@@ -42,7 +42,7 @@ class DatasetRecords:
 @dataclass
 class Disclosures:
     by_dataset: dict[str, DatasetRecords]
-    listing: pa.Table  # LISTING_COLUMNS over every dataset, newest first
+    listing: pa.Table  # LISTING_COLUMNS over every dataset, newest first (then by dataset and record id)
     # per listing row, its record's position in the datasets' tables one after another
     listing_records: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 

@@ -133,8 +133,9 @@ def plan_listings(disclosures: Disclosures, region_name: Callable[[str], str]) -
     orders: dict[str, np.ndarray] = {}
     groups: dict[str, list[Group]] = {}
     for kind, (column, *_rest) in KINDS.items():
-        order = pc.sort_indices(listing, sort_keys=[(column, "ascending"), ("date", "descending"), ("dataset", "ascending"),
-                                                    ("record_id", "ascending")])
+        # by the kind's column, then date (newest first), dataset and record id: the listing is in
+        # that order already and Arrow's sort is stable, so one key is enough
+        order = pc.sort_indices(listing[column])
         if kind == "region":
             order = order.filter(pc.not_equal(listing[column].take(order), ""))
         orders[kind] = order.to_numpy()

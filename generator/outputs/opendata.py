@@ -83,6 +83,10 @@ class OpenData:
 
     releases: list[Release] = field(default_factory=list)
     made_release: bool = False
+    # per dataset, the records of the release made that are not in the release before as they
+    # were (None: no release before, every record is); the others were scanned for personal
+    # data when that release was made
+    fresh: dict[str, pa.Table] | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -506,6 +510,9 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
         # rows that did not change are copied from the release before, not written again
         reuse = {name: Reuse(previous / "releases" / earlier[-1].version, name, before[name], old_rows)
                  for name, (_, old_rows) in compared.items() if old_rows is not None}
+        if earlier:
+            result.fresh = {name: current[name].filter(pa.array(reuse[name].old_rows < 0)) if name in reuse else current[name]
+                            for name in decisions}
         result.releases.append(_write_release(releases_dir / version, version, as_of, decisions, current, changes,
                                               provenance, site_name, reuse))
     latest = result.releases[-1]

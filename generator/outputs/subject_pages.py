@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from markupsafe import Markup, escape
 
 from ..incremental import group_digests
+from ..normalize import parse_dates
 from .disclosures import Disclosures
 from .opendata import public_columns
 from .render import OPEN, Stencil, Writer, escape_html, holds, join, run_parallel, shared, workers, write_files
@@ -89,8 +90,7 @@ def subject_index(disclosures: Disclosures) -> SubjectIndex:
         rows = pc.indices_nonzero(pc.not_equal(ids, "")) if len(ids) else pa.array([], pa.uint64())
         page_id_parts.append(pc.take(ids, rows).combine_chunks() if len(rows) else pa.array([], pa.string()))
         dates = records.table[records.dataset.decision_date_field]
-        date_parts.append(np.array([d or "1970-01-01" for d in pc.take(dates, rows).to_pylist()], dtype="datetime64[D]")
-                          if len(rows) else np.zeros(0, "datetime64[D]"))
+        date_parts.append(_days(pc.take(dates, rows)) if len(rows) else np.zeros(0, "datetime64[D]"))
         ds_parts.append(np.full(len(rows), i, dtype=np.int8))
         row_parts.append(rows.to_numpy(zero_copy_only=False).astype(np.int64))
     page_ids = pa.concat_arrays(page_id_parts) if page_id_parts else pa.array([], pa.string())
@@ -103,6 +103,12 @@ def subject_index(disclosures: Disclosures) -> SubjectIndex:
     ids = sorted_ids[starts]
     lastmod = list(zip((f"subjects/{p}/" for p in ids.tolist()), np.datetime_as_string(newest).tolist(), strict=True))
     return SubjectIndex(names, ids, ds, rows, np.r_[starts, len(sorted_ids)].astype(np.int64), lastmod)
+
+
+def _days(dates: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """ISO dates as datetime64[D]; an empty one as 1970-01-01 (the records' dates are checked)."""
+    days = parse_dates(dates.combine_chunks() if isinstance(dates, pa.ChunkedArray) else dates)
+    return np.where(np.isnat(days), np.datetime64("1970-01-01", "D"), days)
 
 
 def subject_digests(disclosures: Disclosures, index: SubjectIndex) -> np.ndarray:
