@@ -124,6 +124,11 @@ def text_digests(values) -> np.ndarray:
     return _digests(pa.array(list(values), pa.string()))
 
 
+def array_digests(values: pa.Array) -> np.ndarray:
+    """A 128-bit digest of each string of an Arrow array (as :func:`text_digests`)."""
+    return _digests(values)
+
+
 def _digests(values: pa.Array) -> np.ndarray:
     n = len(values)
     if not n:

@@ -73,7 +73,7 @@ from lxml import etree
 
 from ..disclosure import Decisions
 from ..errors import BuildError, ConfigError
-from ..incremental import group_digests, row_digests, text_digests
+from ..incremental import array_digests, group_digests, row_digests, text_digests
 from ..intake import key_hashes
 from ..schema import DATASET_NAMES, Dataset, load_dataset
 from ..subjects import page_ids, record_anchor, region_codes, subject_path
@@ -388,11 +388,14 @@ def document_digests(plan: FeedPlan, kind: str) -> tuple[list[str], np.ndarray]:
     from (its events and its own values), for incremental builds."""
     family = plan.family(kind)
     sums = group_digests(plan.event_digests[family.rows], family.starts[:-1], len(family.rows))
-    totals = family.totals or [0] * len(family)
-    empty = np.diff(family.starts) == 0
-    meta = [f"{key}|{name}|{current}|{total}|{plan.context.as_of if none else ''}" for key, name, current, total, none
-            in zip(family.keys, family.names, family.current, totals, empty.tolist(), strict=True)]
-    return family.keys, sums + text_digests(meta)
+    totals = pa.array(family.totals or [0] * len(family), pa.int64())
+    empty = pa.array(np.diff(family.starts) == 0)
+    # key|name|current|total|the build date for a document without events: as the text of each
+    meta = pc.binary_join_element_wise(
+        pa.array(family.keys, pa.string()), pa.array(family.names, pa.string()),
+        pc.if_else(pa.array(family.current, pa.bool_()), "True", "False"), pc.cast(totals, pa.string()),
+        pc.if_else(empty, plan.context.as_of, ""), "|")
+    return family.keys, sums + array_digests(meta)
 
 
 SITE_FEED_KINDS = ("dataset", "authority", "region", "archive")  # the documents besides the all-disclosures and subject feeds
