@@ -257,10 +257,14 @@ class FeedPlan:
 
     context: Context
     history: History
-    events: pa.Table  # EVENT_SCHEMA but the long texts (LONG), in stream order (row = position, 0 newest)
+    events: pa.Table  # the columns of SORTED, in stream order (row = position, 0 newest)
     families: list[Family]
-    made: pa.Table  # every event, EVENT_SCHEMA, in the order made: row made_row[position] is at position
+    # every event, EVENT_SCHEMA, in the order made: row made_row[position] is at position. The
+    # records' events come first, dataset after dataset (``records``: each dataset's records and
+    # where its events start); their titles and summaries are made only for the entries written
+    made: pa.Table
     made_row: np.ndarray
+    records: list[tuple[Dataset, pa.Table, int]] = field(default_factory=list)
     # the digests of the records whose events come first in ``made`` (:attr:`Disclosures.record_digests`),
     # asked for when the events' digests are; None: every event's row is hashed
     record_digests: Callable[[], np.ndarray] | None = None
@@ -270,7 +274,30 @@ class FeedPlan:
 
     def rows(self, positions: np.ndarray) -> pa.Table:
         """The whole events (EVENT_SCHEMA) at these positions of the stream."""
-        return self.made.take(pa.array(self.made_row[positions], pa.int64())).combine_chunks()
+        made = self.made_row[positions]
+        rows = self.made.take(pa.array(made, pa.int64())).combine_chunks()
+        if not self.records:
+            return rows
+        # the records' titles and summaries, dataset by dataset, back in the rows' order
+        at, titles, texts = [], [], []
+        for dataset, table, start in self.records:
+            picked = np.flatnonzero((made >= start) & (made < start + table.num_rows))
+            if len(picked):
+                records = table.take(pa.array(made[picked] - start, pa.int64()))
+                note = rows["note"].take(pa.array(picked, pa.int64())).combine_chunks()
+                at.append(picked)
+                titles.append(_titles(dataset, records))
+                texts.append(_summaries(dataset, records, pc.if_else(pc.equal(note, ""), pa.scalar(None, pa.string()), note)))
+        last = self.records[-1][2] + self.records[-1][1].num_rows
+        rest = np.flatnonzero(made >= last)  # withdrawals carry their own
+        at.append(rest)
+        titles.append(rows["title"].take(pa.array(rest, pa.int64())).combine_chunks())
+        texts.append(rows["text"].take(pa.array(rest, pa.int64())).combine_chunks())
+        where = np.empty(len(made), np.int64)
+        where[np.concatenate(at)] = np.arange(len(made))
+        back = pa.array(where, pa.int64())
+        rows = rows.set_column(rows.schema.get_field_index("title"), "title", pa.concat_arrays(titles).take(back))
+        return rows.set_column(rows.schema.get_field_index("text"), "text", pa.concat_arrays(texts).take(back))
 
     @functools.cached_property
     def event_digests(self) -> np.ndarray:
@@ -278,7 +305,7 @@ class FeedPlan:
         record's event is made from its record and its place in the history (date, release,
         change note): its digest is the record's plus a hash of those."""
         if self.record_digests is None:
-            return row_digests(self.made)[self.made_row]
+            return row_digests(self.rows(np.arange(len(self.made_row))))
         records = self.record_digests()
         n = len(records)
         own = self.made.slice(0, n)
@@ -320,19 +347,22 @@ def plan_feeds(decisions: dict[str, Decisions], data_dir: Path, as_of: date, sit
     context = Context(clean(str(site.get("name") or "")).strip() or "Gongshi", base_url.rstrip("/"), f"tag:{tag}:", as_of.isoformat(),
                       region_name)
     tables = {name: (published[name] if published is not None else published_table(d)) for name, d in decisions.items()}
-    parts = [record_events(load_dataset(name), tables[name], history, context.as_of)
-             for name in DATASET_NAMES if name in tables]
+    names = [name for name in DATASET_NAMES if name in tables]
+    parts = [record_events(load_dataset(name), tables[name], history, context.as_of) for name in names]
+    starts = np.r_[0, np.cumsum([part.num_rows for part in parts])].astype(int).tolist()
+    records = [(load_dataset(name), tables[name], start) for name, start in zip(names, starts[:-1], strict=True)]
     if record_digests is not None:  # in the order of the record events
         digests = functools.partial(_in_order, record_digests, [name for name in DATASET_NAMES if name in tables])
     current = pa.concat_arrays([t["record_id"].combine_chunks() for t in tables.values()]) if tables else pa.array([], pa.string())
     parts.append(withdrawal_events(history, current, data_dir))
-    # sorted, the events are only their keys: the long texts are taken, in stream order, only
-    # for the entries written (copying them all was a third of the plan's time)
+    # sorted, the events are only what they are grouped by: the rest is taken, in stream order,
+    # only for the entries written (copying it all was a third of the plan's time)
     made = pa.concat_tables(parts)
     made_row = pc.sort_indices(made, sort_keys=STREAM_ORDER)
-    events = made.drop_columns(list(LONG)).take(made_row).combine_chunks()
+    events = made.select(list(SORTED)).take(made_row).combine_chunks()
     return FeedPlan(context, history, events, families(events, history, context), made,
-                    made_row.to_numpy(zero_copy_only=False).astype(np.int64), digests if record_digests is not None else None)
+                    made_row.to_numpy(zero_copy_only=False).astype(np.int64), records,
+                    digests if record_digests is not None else None)
 
 
 def _in_order(digests: Callable[[str], np.ndarray], names: list[str]) -> np.ndarray:
@@ -344,7 +374,8 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
 STREAM_ORDER = [("date", "descending"), ("rel", "descending"), ("published", "descending"), ("record_id", "ascending")]
-LONG = ("title", "text")  # the event columns the plan does not keep in stream order
+# the event columns the plan keeps in stream order: what the feeds are grouped by
+SORTED = ("kind", "ds", "record_id", "page_id", "region", "authority_key", "authority", "subject", "rel")
 
 
 def write_feeds(plan: FeedPlan, out: Path, only: dict[str, np.ndarray] | None = None) -> FeedStats:
@@ -519,7 +550,8 @@ def read_history(data_dir: Path) -> History:
 
 def record_events(dataset: Dataset, table: pa.Table, history: History, as_of: str) -> pa.Table:
     """One event per published record: dated by the release of its last change (else its decision
-    date), with its title and summary."""
+    date), with its change note; its title and summary are made from the record when its entry
+    is written (:meth:`FeedPlan.rows`)."""
     n = table.num_rows
     if not n:
         return EVENT_SCHEMA.empty_table()
@@ -552,7 +584,7 @@ def record_events(dataset: Dataset, table: pa.Table, history: History, as_of: st
         "date": dates,
         "rel": pa.array(rel),
         "published": decided, "note": pc.fill_null(note, ""),
-        "title": _titles(dataset, table), "text": _summaries(dataset, table, note),
+        "title": pa.nulls(n, pa.string()), "text": pa.nulls(n, pa.string()),  # made for the entries written: FeedPlan.rows
     }, schema=EVENT_SCHEMA)
 
 
