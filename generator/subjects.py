@@ -12,7 +12,6 @@ the open data's stable id (dataset, record key, public subject identity), never 
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -23,27 +22,26 @@ REG_NO_PATTERN = r"^[0-9A-Z]{8,20}$"
 REGION_PATTERN = r"^[1-9][0-9]{5}$"
 
 
-def page_ids(table: pa.Table) -> np.ndarray:
+def page_ids(table: pa.Table) -> pa.Array:
     """Per record, the page id of its subject ("" when the subject gets no page).
 
     ``table`` needs ``subject_category``, ``subject_uscc`` and ``subject_business_reg_no``."""
     if not table.num_rows:
-        return np.zeros(0, dtype=object)
+        return pa.array([], pa.string())
     uscc = pc.fill_null(table["subject_uscc"].combine_chunks(), "")
     reg = pc.fill_null(table["subject_business_reg_no"].combine_chunks(), "")
     person = pc.equal(pc.fill_null(table["subject_category"].combine_chunks(), ""), PERSON)
     good_uscc = pc.and_(pc.match_substring_regex(uscc, USCC_PATTERN), pc.not_equal(uscc, USCC_PLACEHOLDER))
     by_reg = pc.and_(pc.equal(uscc, USCC_PLACEHOLDER), pc.match_substring_regex(reg, REG_NO_PATTERN))
     ids = pc.if_else(good_uscc, uscc, pc.if_else(by_reg, pc.binary_join_element_wise("ZC", reg, ""), ""))
-    ids = pc.if_else(person, "", ids)
-    return ids.to_numpy(zero_copy_only=False).astype(object)
+    return pc.if_else(person, "", ids)
 
 
-def region_codes(table: pa.Table) -> np.ndarray:
+def region_codes(table: pa.Table) -> pa.Array:
     """Per record, the 6-digit GB/T 2260 code its subject registered in: USCC characters 3-8, or the
     first six digits of a 工商注册号; "" for natural persons and codes that carry no region."""
     if not table.num_rows:
-        return np.zeros(0, dtype=object)
+        return pa.array([], pa.string())
     uscc = pc.fill_null(table["subject_uscc"].combine_chunks(), "")
     reg = pc.fill_null(table["subject_business_reg_no"].combine_chunks(), "")
     from_uscc = pc.utf8_slice_codeunits(uscc, 2, 8)
@@ -52,7 +50,7 @@ def region_codes(table: pa.Table) -> np.ndarray:
     code = pc.if_else(use_uscc, from_uscc, from_reg)
     code = pc.if_else(pc.match_substring_regex(code, REGION_PATTERN), code, "")
     person = pc.equal(pc.fill_null(table["subject_category"].combine_chunks(), ""), PERSON)
-    return pc.if_else(person, "", code).to_numpy(zero_copy_only=False).astype(object)
+    return pc.if_else(person, "", code)
 
 
 def subject_path(page_id: str) -> str:

@@ -44,7 +44,7 @@ def published(demo):
     by_subject: dict[str, set[str]] = defaultdict(set)
     for d in datasets():
         table = pq.read_table(out / "data" / "latest" / f"{d.name}.parquet")
-        for page_id, rid, status in zip(page_ids(table), table["record_id"].to_pylist(),
+        for page_id, rid, status in zip(page_ids(table).to_pylist(), table["record_id"].to_pylist(),
                                         table["disclosure_status"].to_pylist(), strict=True):
             assert status in SHOWN
             by_subject[page_id].add(rid)

@@ -75,8 +75,8 @@ def gather(decisions: dict[str, Decisions], published: dict[str, pa.Table] | Non
     parts = []
     for name, d in decisions.items():
         table = published[name] if published is not None else published_table(d)
-        table = (table.append_column("page_id", pa.array(page_ids(table), pa.string()))
-                 .append_column("region", pa.array(region_codes(table), pa.string()))
+        table = (table.append_column("page_id", page_ids(table))
+                 .append_column("region", region_codes(table))
                  .append_column("authority_key", authority_keys(table["authority"], table["authority_uscc"])))
         by_dataset[name] = DatasetRecords(d.dataset, table)
         parts.append(_listing_part(d.dataset, table))

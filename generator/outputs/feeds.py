@@ -576,8 +576,8 @@ def record_events(dataset: Dataset, table: pa.Table, history: History, as_of: st
         "kind": pa.array(np.zeros(n, np.int8)), "ds": pa.array(np.full(n, DATASET_NAMES.index(dataset.name), np.int8)),
         "record_id": column(table, "record_id"),
         # made already when the table is a Disclosures' one
-        "page_id": table["page_id"] if "page_id" in table.column_names else pa.array(page_ids(table), pa.string()),
-        "region": table["region"] if "region" in table.column_names else pa.array(region_codes(table), pa.string()),
+        "page_id": table["page_id"] if "page_id" in table.column_names else page_ids(table),
+        "region": table["region"] if "region" in table.column_names else region_codes(table),
         "authority_key": table["authority_key"] if "authority_key" in table.column_names
         else authority_keys(table["authority"], table["authority_uscc"]),
         "authority": authority, "subject": column(table, "subject_name"),
@@ -635,7 +635,7 @@ def _routing(data_dir: Path, before: Release | None, dataset: str, rids: list[st
     at = pc.index_in(wanted, value_set=table["record_id"].combine_chunks())
     found = pc.is_valid(at)
     columns = {
-        "page_id": pa.array(page_ids(table), pa.string()), "region": pa.array(region_codes(table), pa.string()),
+        "page_id": page_ids(table), "region": region_codes(table),
         "authority_key": authority_keys(table["authority"], table["authority_uscc"]) if table.num_rows else pa.array([], pa.string()),
         "authority": column(table, "authority"),
     }
