@@ -134,7 +134,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         release_scan = beside.start(scan_new_release, data, open_data, known)
         phases.done("open data")
         disclosures = gather(decisions, published)
-        search = beside.start(write_search, work / "searchindex", disclosures)
+        search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known)
         phases.done("records for the pages")
         feeds = plan_feeds(decisions, data, as_of, site, region_name, site["url"],
                            published={name: records.table for name, records in disclosures.by_dataset.items()},
@@ -152,8 +152,8 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         del feeds  # written: its memory goes before the pages are written
         phases.done("feeds (write)")
         pages = write_generated_pages(project, staged, disclosures, index, listings, site, todo, phases)
-        search.wait()
-        (work / "searchindex").rename(staged / "searchindex")
+        in_search = search.wait()
+        (work / SEARCH_INDEX).rename(staged / SEARCH_INDEX)
         phases.done("search index (beside the above)")
         write_stamp(staged, as_of, open_data.releases[-1].version)
         write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
@@ -161,7 +161,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         shutil.copytree(data, staged / "data", dirs_exist_ok=True, ignore=_linked, copy_function=link_or_copy)
         phases.done("copy data")
         del disclosures, published  # what the pages needed; the scan needs none of it
-        check_privacy(staged, known, open_data, release_scan.wait())
+        check_privacy(staged, known, open_data, release_scan.wait() + in_search)
         phases.done("privacy scan")
         after = State(shaping, units, site_files(staged, unit_folders(open_data)))
         after.save(staged)
@@ -277,9 +277,15 @@ def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures,
     return GeneratedPages(subjects, written)
 
 
-def write_search(folder: Path, disclosures: Disclosures) -> None:
-    """The search index of every published subject and document number."""
+def write_search(folder: Path, disclosures: Disclosures, known: set[str]) -> list[Finding]:
+    """The search index of every published subject and document number, and what it holds that
+    must not be published (see :func:`check_privacy`), named by its place in the site: scanned
+    here, beside the build, not with the pages."""
     write_search_index(folder, *search_tables(disclosures))
+    return [Finding(f"{SEARCH_INDEX}/{f.file}", f.kind, f.value) for f in scan(folder, known)]
+
+
+SEARCH_INDEX = "searchindex"
 
 
 def answer_theme_sitemap_probes(site: Path) -> None:
@@ -466,14 +472,15 @@ def scan_new_release(data: Path, open_data: OpenData, known: set[str]) -> list[F
     return sorted((Finding(f"data/releases/{f.file}", f.kind, f.value) for f in found), key=lambda f: f.file)
 
 
-def check_privacy(site: Path, known: set[str], open_data: OpenData, in_release: list[Finding]) -> None:
+def check_privacy(site: Path, known: set[str], open_data: OpenData, found_beside: list[Finding]) -> None:
     """No ID number in clear, no legal representative's ID, no phone number: else no site.
-    ``known`` are the ID numbers the input carried. The data releases are not scanned here:
-    ``data/latest/`` is the newest release byte for byte (hard links), earlier releases were
-    scanned when they were made and are never rewritten, and ``in_release`` is what
-    :func:`scan_new_release` found in the one this build made."""
+    ``known`` are the ID numbers the input carried. The data releases and the search index are
+    not scanned here: ``data/latest/`` is the newest release byte for byte (hard links), earlier
+    releases were scanned when they were made and are never rewritten, and ``found_beside`` is
+    what :func:`scan_new_release` found in the one this build made and :func:`write_search` in
+    the search index."""
     releases = [f"data/releases/{r.version}" for r in open_data.releases]
-    findings = sorted(in_release + scan(site, known, skip=("data/latest", *releases)), key=lambda f: f.file)
+    findings = sorted(found_beside + scan(site, known, skip=("data/latest", SEARCH_INDEX, *releases)), key=lambda f: f.file)
     if findings:
         listed = "\n".join(f.describe() for f in findings[:20])
         more = f"\n…共 {len(findings)} 处。" if len(findings) > 20 else ""

@@ -6,6 +6,7 @@ import gzip
 import re
 import shutil
 
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 
@@ -165,3 +166,24 @@ def test_a_later_release_is_scanned_for_its_new_and_changed_records(folder, tmp_
     assert re.search(r"\ndata/releases/2026-11-24\.1/penalties\.parquet: 身份证号码 450102\*{8}", str(raised.value))
     assert ("2026-11-24.1/penalties.parquet", 1) in scanned  # the new record only
     assert (out / "data" / "releases" / "index.json").is_file() and not (out / "data" / "releases" / "2026-11-24.1").exists()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_the_search_index_is_scanned_beside_the_build(folder, tmp_path, monkeypatch, workers):
+    """The search index is scanned where it is written; what is found there stops the build."""
+    import generator.site as site_module
+    from generator.outputs import search
+
+    real = search.search_tables
+
+    def leaking(disclosures):
+        subjects, documents = real(disclosures)
+        return subjects.set_column(1, "name", pa.array([f"某公司{PERSON_ID}"] * subjects.num_rows, pa.large_string())), documents
+
+    folder.write("penalties", "a.csv", [row("penalties")])
+    monkeypatch.setenv("GONGSHI_WORKERS", workers)
+    monkeypatch.setattr(site_module, "search_tables", leaking)
+    with pytest.raises(BuildError) as raised:
+        build(folder.root, tmp_path / "site", AS_OF)
+    assert re.search(r"\nsearchindex/n/\d+\.json: 身份证号码 450102\*{8}", str(raised.value))
+    assert not (tmp_path / "site").exists()
