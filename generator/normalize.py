@@ -89,6 +89,13 @@ def trim(values: pa.Array) -> pa.Array:
     return values
 
 
+def one_array(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The values as one array: a column in one chunk as it is (``combine_chunks`` copies it)."""
+    if isinstance(values, pa.ChunkedArray):
+        return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
+    return values
+
+
 def string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     """The offsets (from 0) and the UTF-8 bytes of a string column without nulls, as NumPy views
     of Arrow's buffers (no copy); None for other columns, which take the general path.

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..normalize import parse_dates
+from ..normalize import one_array, parse_dates
 from ..schema import Dataset
 from .policy import SEVERITIES, Policy
 from .privacy import protect
@@ -74,7 +74,7 @@ def decide(dataset: Dataset, records: pa.Table, as_of: date, policy: Policy | No
     policy = policy or Policy()
     n = records.num_rows
     today = np.datetime64(as_of, "D")
-    column = {name: records[name].combine_chunks() if records.num_rows else pa.array([], pa.string())
+    column = {name: one_array(records[name]) if records.num_rows else pa.array([], pa.string())
               for name in dataset.field_names}
     if dataset.name == "penalties":
         until, reason, severity, regime = _penalties(column, today, policy)

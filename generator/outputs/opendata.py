@@ -44,7 +44,7 @@ from ..disclosure import Decisions
 from ..disclosure.decide import DISPLAY_UNTIL, PUBLISHED, REASON, UNDER_OBJECTION
 from ..disclosure.privacy import protect
 from ..errors import BuildError
-from ..normalize import string_buffers
+from ..normalize import one_array, string_buffers
 from ..provenance import Provenance
 from ..rules.duplicates import KEY_SEPARATOR
 from ..schema import Dataset
@@ -134,17 +134,17 @@ def published_table(decisions: Decisions) -> pa.Table:
     """The dataset's published records, protected, as text columns, sorted by record id."""
     dataset, table = decisions.dataset, decisions.table
     shown = pc.indices_nonzero(table[PUBLISHED])
-    ids = pa.array(record_id(dataset, {n: _one_array(table[n].take(shown)) for n in identity_columns(dataset)}), pa.string())
+    ids = pa.array(record_id(dataset, {n: one_array(table[n].take(shown)) for n in identity_columns(dataset)}), pa.string())
     # one take, in record id order, of the published rows (the order is stable: as sort_by)
     order = pc.sort_indices(ids)
     kept = [*public_columns(dataset)[1:-len(EXTRA_COLUMNS)], DISPLAY_UNTIL, REASON, UNDER_OBJECTION]
     table = protect(dataset, table.select(kept).take(pc.take(shown, order)))
     columns: dict[str, pa.Array] = {"record_id": ids.take(order)}
     for name in public_columns(dataset)[1:-len(EXTRA_COLUMNS)]:
-        columns[name] = pc.fill_null(_one_array(table[name]), "") if table.num_rows else pa.array([], pa.string())
-    columns["display_until"] = _one_array(table[DISPLAY_UNTIL])
-    columns["disclosure_status"] = _one_array(table[REASON])
-    columns["under_objection"] = pc.if_else(_one_array(table[UNDER_OBJECTION]), "true", "false") if table.num_rows \
+        columns[name] = pc.fill_null(one_array(table[name]), "") if table.num_rows else pa.array([], pa.string())
+    columns["display_until"] = one_array(table[DISPLAY_UNTIL])
+    columns["disclosure_status"] = one_array(table[REASON])
+    columns["under_objection"] = pc.if_else(one_array(table[UNDER_OBJECTION]), "true", "false") if table.num_rows \
         else pa.array([], pa.string())
     return pa.table(columns)
 
@@ -163,7 +163,7 @@ def decision_reasons(decisions: Decisions) -> dict[str, tuple[str, str]]:
     dataset, table = decisions.dataset, decisions.table
     if not table.num_rows:
         return {}
-    ids = record_id(dataset, {n: _one_array(table[n]) for n in identity_columns(dataset)})
+    ids = record_id(dataset, {n: one_array(table[n]) for n in identity_columns(dataset)})
     reasons = table[REASON].to_pylist()
     removal = table["removal_reason"].to_pylist() if "removal_reason" in table.column_names else [""] * len(ids)
     return dict(zip(ids, zip(reasons, removal, strict=True), strict=True))
@@ -195,19 +195,12 @@ def neutralise_column(values: pa.ChunkedArray | pa.Array) -> pa.Array:
     if found is not None:
         offsets, data = found
         if not np.isin(data[offsets[:-1][np.diff(offsets) > 0]], FORMULA_BYTES).any():
-            return _one_array(values)
+            return one_array(values)
     return pc.replace_substring_regex(values, pattern="^([=+\\-@\t\r])", replacement="'\\1")
 
 
 FORMULA_BYTES = np.frombuffer("".join(FORMULA_STARTS).encode("ascii"), np.uint8)
 UNKNOWN_BYTES = np.frombuffer(b'\\"\0', np.uint8)  # a column string_buffers cannot read: as if it had each
-
-
-def _one_array(values: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """One array of the values, copied only if they are in several chunks."""
-    if isinstance(values, pa.ChunkedArray):
-        return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
-    return values
 
 
 def jsonl_bytes(table: pa.Table) -> bytes:
@@ -235,7 +228,7 @@ def json_escape(values: pa.Array) -> pa.Array:
     """The text of a JSON string literal without its quotes, as ``json.dumps(ensure_ascii=False)``
     writes it: backslash and quote escaped; values with control characters go through
     ``json.dumps`` itself (rare)."""
-    values = _one_array(values)
+    values = one_array(values)
     found = string_buffers(values)  # looked at first: most columns need no escaping at all
     data = found[1] if found is not None else UNKNOWN_BYTES
     escaped = values
