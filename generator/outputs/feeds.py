@@ -307,7 +307,9 @@ class FeedPlan:
         if self.record_digests is None:
             return row_digests(self.rows(np.arange(len(self.made_row))))
         records = self.record_digests()
-        n = len(records)
+        n = self.records[-1][2] + self.records[-1][1].num_rows if self.records else 0
+        if len(records) != n:
+            raise ValueError(f"{len(records)} record digests for {n} record events")
         own = self.made.slice(0, n)
         history = key_hashes(pc.binary_join_element_wise(own["date"], pc.cast(own["rel"], pa.string()), own["note"], "\x1f"))
         digests = np.vstack([records + np.column_stack([history, history * _MIX]), row_digests(self.made.slice(n))])
@@ -351,8 +353,7 @@ def plan_feeds(decisions: dict[str, Decisions], data_dir: Path, as_of: date, sit
     parts = [record_events(load_dataset(name), tables[name], history, context.as_of) for name in names]
     starts = np.r_[0, np.cumsum([part.num_rows for part in parts])].astype(int).tolist()
     records = [(load_dataset(name), tables[name], start) for name, start in zip(names, starts[:-1], strict=True)]
-    if record_digests is not None:  # in the order of the record events
-        digests = functools.partial(_in_order, record_digests, [name for name in DATASET_NAMES if name in tables])
+    digests = functools.partial(_in_order, record_digests, names) if record_digests is not None else None  # as the events
     current = pa.concat_arrays([t["record_id"].combine_chunks() for t in tables.values()]) if tables else pa.array([], pa.string())
     parts.append(withdrawal_events(history, current, data_dir))
     # sorted, the events are only what they are grouped by: the rest is taken, in stream order,
@@ -361,8 +362,7 @@ def plan_feeds(decisions: dict[str, Decisions], data_dir: Path, as_of: date, sit
     made_row = pc.sort_indices(made, sort_keys=STREAM_ORDER)
     events = made.select(list(SORTED)).take(made_row).combine_chunks()
     return FeedPlan(context, history, events, families(events, history, context), made,
-                    made_row.to_numpy(zero_copy_only=False).astype(np.int64), records,
-                    digests if record_digests is not None else None)
+                    made_row.to_numpy(zero_copy_only=False).astype(np.int64), records, digests)
 
 
 def _in_order(digests: Callable[[str], np.ndarray], names: list[str]) -> np.ndarray:
