@@ -236,6 +236,25 @@ class State:
         return cls(document["fingerprint"], units, document["regenerated"])
 
 
+RELEASE_WRITER = "release-writer.json"
+
+
+def release_writer(site: Path) -> dict | None:
+    """Which code wrote the newest data release of ``site`` (saved by :func:`save_release_writer`),
+    whatever code built the rest of it; None when not known."""
+    try:
+        found = json.loads((site / STATE / RELEASE_WRITER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) and set(found) == {"version", "writer"} else None
+
+
+def save_release_writer(site: Path, written_by: dict | None) -> None:
+    if written_by is not None:
+        (site / STATE).mkdir(parents=True, exist_ok=True)
+        (site / STATE / RELEASE_WRITER).write_text(json.dumps(written_by, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def site_files(site: Path, skip: set[str]) -> list[str]:
     """Site-relative paths of the files under ``site``, not descending into the folders in
     ``skip`` (site-relative), whose own files directly inside are still listed."""

@@ -26,7 +26,20 @@ from .clock import CHINA
 from .disclosure import REASONS, Decisions, Policy, decide_all
 from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
 from .errors import BuildError, ConfigError
-from .incremental import State, Units, commit, fingerprint, journal_open, leftovers, recover, site_files, staging_prefix, swap
+from .incremental import (
+    State,
+    Units,
+    commit,
+    fingerprint,
+    journal_open,
+    leftovers,
+    recover,
+    release_writer,
+    save_release_writer,
+    site_files,
+    staging_prefix,
+    swap,
+)
 from .intake import Intake, run_intake
 from .outputs.disclosures import Disclosures, gather
 from .outputs.feeds import FeedPlan, alternate_head, document_digests, feeds_page_context, plan_feeds, site_feed_digests, write_feeds
@@ -128,7 +141,8 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         staged = work / "site"
         data = work / "data"
         open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
-                                    data, site["name"], published, link_earlier=before is not None)
+                                    data, site["name"], published, link_earlier=before is not None,
+                                    written_by=release_writer(out) if previous is None or previous.resolve() == out else None)
         write_catalog(data, open_data, site)
         known = known_id_numbers(intake)
         release_scan = beside.start(scan_new_release, data, open_data, known)
@@ -165,6 +179,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         phases.done("privacy scan")
         after = State(shaping, units, site_files(staged, unit_folders(open_data)))
         after.save(staged)
+        save_release_writer(staged, open_data.written_by)
         if todo.incremental:
             todo.moved, todo.deleted = commit(staged, out, deletions(before, after))
         else:

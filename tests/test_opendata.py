@@ -266,3 +266,40 @@ def test_demo_a_year_later_records_leave_on_time_in_the_change_files(tmp_path):
     moved_to_history = [e for c in changes for e in c["modified"] if e["reason"] == "expired"]
     assert moved_to_history and all(e["fields"]["disclosure_status"] == ["in_force", "licence_history"]
                                     for e in moved_to_history)
+
+
+def test_rows_are_copied_only_from_a_release_the_same_code_wrote(folder, tmp_path, monkeypatch):
+    """The site's build state says which code wrote its newest release: other code (a changed
+    encoder, another Arrow) may have encoded the same records otherwise, so its rows are not
+    copied, and the release after one written by other code is written whole too."""
+    import generator.outputs.opendata as opendata
+    from generator.incremental import release_writer
+
+    copied = []
+    real_write = opendata.Reuse.write
+    monkeypatch.setattr(opendata.Reuse, "write", lambda self, fmt, table, path: copied.append(path.name)
+                        or real_write(self, fmt, table, path))
+    out = tmp_path / "site"
+    rows = [row("penalties")]
+
+    def build_with(number: int, day: date) -> str:
+        rows.append(row("penalties", decision_doc_no=f"桂罚〔2026〕{number}号"))
+        folder.write("penalties", "a.csv", rows)
+        copied.clear()
+        return build(folder.root, out, day).open_data.releases[-1].version
+
+    first = build(folder.root, out, AS_OF).open_data.releases[-1].version
+    assert release_writer(out) == {"version": first, "writer": opendata.writer_fingerprint()}
+    monkeypatch.setattr(opendata, "writer_fingerprint", lambda: "other code")
+    second = build_with(2, LATER)
+    assert copied == [] and release_writer(out) == {"version": second, "writer": "other code"}
+    monkeypatch.undo()
+    monkeypatch.setattr(opendata.Reuse, "write", lambda self, fmt, table, path: copied.append(path.name)
+                        or real_write(self, fmt, table, path))
+    build_with(3, LATER)
+    assert copied == []  # the release before was written by other code
+    build_with(4, LATER)
+    assert {"penalties.csv", "penalties.jsonl"} <= set(copied)
+    for fmt in ("csv", "jsonl"):
+        table = read_release_table(out / "data" / "latest" / "penalties.parquet")
+        assert (out / "data" / "latest" / f"penalties.{fmt}").read_bytes() == WRITERS[fmt](table)

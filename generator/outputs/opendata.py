@@ -87,6 +87,9 @@ class OpenData:
     # were (None: no release before, every record is); the others were scanned for personal
     # data when that release was made
     fresh: dict[str, pa.Table] | None = None
+    # which code wrote the newest release's files ({"version", "writer"}; None: not known), kept
+    # in the site's build state: rows are copied from a release only into one the same code writes
+    written_by: dict | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -475,10 +478,12 @@ def changes_csv(changes: list[dict]) -> bytes:
 
 def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Provenance], as_of: date,
                     previous: Path | None, target: Path, site_name: str,
-                    published: dict[str, pa.Table] | None = None, link_earlier: bool = False) -> OpenData:
+                    published: dict[str, pa.Table] | None = None, link_earlier: bool = False,
+                    written_by: dict | None = None) -> OpenData:
     """Write ``target`` (the site's ``data/`` folder): earlier releases copied forward (or, for
     an incremental build that leaves them where they are, linked), a new release if anything
-    changed, ``latest/``, ``releases/index.json`` and the catalog."""
+    changed, ``latest/``, ``releases/index.json`` and the catalog. ``written_by`` says which code
+    wrote the files of the newest release in ``previous`` (see :attr:`OpenData.written_by`)."""
     earlier = _previous_releases(previous)
     if earlier and as_of.isoformat() < earlier[-1].date:
         raise BuildError(f"发布日期 {as_of.isoformat()} 早于已发布的最新版本 {earlier[-1].version}：版本只能向前。"
@@ -497,12 +502,15 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
                 for name, d in decisions.items()}
     changes = [change for change, _ in compared.values()]
     made = not earlier or any(c["added"] or c["modified"] or c["removed"] for c in changes)
-    result = OpenData(list(earlier), made)
+    same_writer = bool(earlier) and written_by == {"version": earlier[-1].version, "writer": writer_fingerprint()}
+    result = OpenData(list(earlier), made, written_by=written_by if same_writer else None)
     if made:
         version = next_version(as_of, earlier)
-        # rows that did not change are copied from the release before, not written again
+        result.written_by = {"version": version, "writer": writer_fingerprint()}
+        # rows that did not change are copied from the release before, not written again, when
+        # this code wrote it (other code may have encoded them otherwise)
         reuse = {name: Reuse(previous / "releases" / earlier[-1].version, name, before[name], old_rows)
-                 for name, (_, old_rows) in compared.items() if old_rows is not None}
+                 for name, (_, old_rows) in compared.items() if old_rows is not None and same_writer}
         if earlier:
             result.fresh = {name: current[name].filter(pa.array(reuse[name].old_rows < 0)) if name in reuse else current[name]
                             for name in decisions}
@@ -514,6 +522,16 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
         json.dumps({"latest": latest.version, "releases": [r.to_dict() for r in result.releases]}, ensure_ascii=False,
                    indent=1) + "\n", encoding="utf-8")
     return result
+
+
+@functools.cache
+def writer_fingerprint() -> str:
+    """What the release files' bytes depend on besides the records: the code that encodes them
+    and the Arrow that writes them."""
+    h = hashlib.sha256(f"pyarrow {pa.__version__}\n".encode())
+    for module in (Path(__file__), Path(__file__).parent.parent / "normalize.py"):
+        h.update(module.read_bytes())
+    return h.hexdigest()[:32]
 
 
 def link_or_copy(source: str, target: str) -> str:
