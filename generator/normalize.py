@@ -96,6 +96,19 @@ def one_array(values: pa.ChunkedArray | pa.Array) -> pa.Array:
     return values
 
 
+def string_ranks(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Each string's rank among the distinct values, in Arrow's string order (by UTF-8 bytes):
+    equal strings get equal ranks. Sorting many rows of few distinct values (dates, dataset
+    names) by these integers, with NumPy's stable sort, orders them as sorting the strings
+    would, at a fraction of the cost. The values hold no nulls."""
+    coded = pc.dictionary_encode(one_array(values) if isinstance(values, pa.ChunkedArray) else values)
+    if coded.null_count:
+        raise ValueError("string_ranks: the values hold nulls")
+    rank = np.empty(len(coded.dictionary), np.int64)
+    rank[pc.sort_indices(coded.dictionary).to_numpy(zero_copy_only=False)] = np.arange(len(coded.dictionary))
+    return rank[coded.indices.to_numpy(zero_copy_only=False)]
+
+
 def string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     """The offsets (from 0) and the UTF-8 bytes of a string column without nulls, as NumPy views
     of Arrow's buffers (no copy); None for other columns, which take the general path.

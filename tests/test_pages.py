@@ -252,3 +252,33 @@ def test_home_and_statistics(demo):
     charts = stats.select("figure.gs-chart svg")
     assert len(charts) == 3 and all(svg.title for svg in charts)
     assert len(charts[0].select("rect")) > 20
+
+
+def test_listing_order_equals_the_three_key_sort():
+    """``newest_first`` (a stable sort by date ranks over the datasets in name order) gives the
+    order of Arrow's sort by date (newest first), dataset and record id, ties and empty dates
+    included; ``string_ranks`` orders strings as Arrow does (UTF-8 bytes)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from generator.normalize import string_ranks
+    from generator.outputs.disclosures import newest_first
+
+    rng = np.random.default_rng(7)
+    days = ["", "2024-01-31", "2024-02-01", "2025-12-31", "2026-11-20"]
+    parts, sizes = [], {}
+    for name in ("licensing", "penalties", "redlist", "blacklist"):  # not in name order, as gathered
+        n = int(rng.integers(0, 40))
+        ids = sorted(f"{rng.integers(0, 16**5):05x}" for _ in range(n))
+        parts.append(pa.table({"dataset": pa.array([name] * n, pa.string()), "record_id": pa.array(ids, pa.string()),
+                               "date": pa.array([days[i] for i in rng.integers(0, len(days), n)], pa.string())}))
+        sizes[name] = n
+    listing = pa.concat_tables(parts)
+    expected = pc.sort_indices(listing, [("date", "descending"), ("dataset", "ascending"), ("record_id", "ascending")])
+    assert newest_first(listing, sizes).tolist() == expected.to_pylist()
+    words = pa.array(["b", "", "a", "é", "ab", "b", "Z", "中", "a"])
+    ranks = string_ranks(words)
+    assert [words[int(i)].as_py() for i in np.argsort(ranks, kind="stable")] == \
+        [words[int(i)].as_py() for i in pc.sort_indices(words).to_numpy()]
+    assert ranks[0] == ranks[5] and ranks[2] == ranks[8]

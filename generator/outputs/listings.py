@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from markupsafe import Markup
 
 from ..incremental import text_digests
+from ..normalize import one_array
 from ..schema import datasets
 from .disclosures import Disclosures
 from .render import OPEN, Stencil, Writer, escape_html, run_parallel, shared, string_offsets
@@ -174,16 +175,21 @@ def month_name(month: str) -> str:
 
 
 def _groups(kind: str, table: pa.Table, column: str, titles: dict[str, str], region_name: Callable[[str], str]) -> list[Group]:
-    keys = table[column].to_numpy(zero_copy_only=False)
-    if not len(keys):
+    n = table.num_rows
+    if not n:
         return []
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    ends = np.r_[starts[1:], len(keys)]
+    # where a key, and where a key's month, begins: compared by Arrow, the values taken there only
+    key_begins = _begins(table[column])
+    month_begins = np.flatnonzero(key_begins | _begins(table["month"]))
+    starts = np.flatnonzero(key_begins)
+    ends = np.r_[starts[1:], n]
+    at = pa.array(month_begins)
+    keys = dict(zip(month_begins.tolist(), table[column].take(at).to_pylist(), strict=True))
+    dates = dict(zip(month_begins.tolist(), table["date"].take(at).to_pylist(), strict=True))
+    months = dict(zip(month_begins.tolist(), table["month"].take(at).to_pylist(), strict=True))
+    authority = dict(zip(starts.tolist(), table["authority"].take(pa.array(starts)).to_pylist(), strict=True)) \
+        if kind == "authority" else None
     dataset = _Coded(table["dataset"])
-    authority = table["authority"].to_numpy(zero_copy_only=False) if kind == "authority" else None
-    dates = table["date"].to_numpy(zero_copy_only=False)
-    months = table["month"].to_numpy(zero_copy_only=False)
-    month_starts = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]) | (months[1:] != months[:-1])])
     out = []
     for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
         key = keys[a]
@@ -197,13 +203,20 @@ def _groups(kind: str, table: pa.Table, column: str, titles: dict[str, str], reg
             name = month_name(key)
         group = Group(kind, key, name, a, b, dataset.counts(a, b), dates[a])
         if kind != "month":
-            bounds = [*month_starts[np.searchsorted(month_starts, a):np.searchsorted(month_starts, b)].tolist(), b]
+            bounds = [*month_begins[np.searchsorted(month_begins, a):np.searchsorted(month_begins, b)].tolist(), b]
             group.months = [Group(kind, key, name, lo, hi, dataset.counts(lo, hi), dates[lo], months[lo], group)
                             for lo, hi in itertools.pairwise(bounds)]
         out.append(group)
     if kind == "month":
         out.reverse()  # newest month first in the index
     return out
+
+
+def _begins(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Per row, whether it differs from the row before (the first row does)."""
+    values = one_array(values)
+    differs = pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)).to_numpy(zero_copy_only=False)
+    return np.r_[True, differs]
 
 
 class _Coded:
