@@ -512,3 +512,28 @@ def test_relative_links_resolve_from_where_a_reader_fetched_the_feed(history):
         links = {e.link for e in parsed.entries}
         assert f"https://credit.example.gov.cn/subjects/{COMPANY}/#r-{number[1]}" in links
         assert "https://credit.example.gov.cn/data/feeds/#withdrawals" in links or suffix == ".atom"
+
+
+@pytest.mark.parametrize("hexadecimal", [True, False])
+def test_stream_order_equals_the_four_key_sort(hexadecimal):
+    """The stream's order made from ranks and numbers is Arrow's sort by STREAM_ORDER, ties and
+    all; ids of another shape take Arrow's sort."""
+    import hashlib
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from generator.outputs.feeds import STREAM_ORDER, stream_order
+
+    rng = np.random.default_rng(5)
+    n = 300
+    days = ["2026-11-20", "2026-11-19", "2025-01-01", "2024-12-31"]
+    ids = [hashlib.sha256(str(i).encode()).hexdigest()[:20] for i in range(n)]
+    if not hexadecimal:
+        ids[4] = "withdrawn-4"
+    made = pa.table({"date": pa.array([days[i] for i in rng.integers(0, 4, n)], pa.string()),
+                     "rel": pa.array(rng.integers(-1, 3, n).astype(np.int32)),
+                     "published": pa.array([["", *days][i] for i in rng.integers(0, 5, n)], pa.string()),
+                     "record_id": pa.array(ids, pa.string())})
+    assert stream_order(made).tolist() == pc.sort_indices(made, sort_keys=STREAM_ORDER).to_pylist()

@@ -303,3 +303,32 @@ def test_rows_are_copied_only_from_a_release_the_same_code_wrote(folder, tmp_pat
     for fmt in ("csv", "jsonl"):
         table = read_release_table(out / "data" / "latest" / "penalties.parquet")
         assert (out / "data" / "latest" / f"penalties.{fmt}").read_bytes() == WRITERS[fmt](table)
+
+
+@pytest.mark.parametrize("shape", ["hex", "other", "shared-prefix", "empty"])
+def test_record_id_numbers_sort_and_join_as_the_strings(shape):
+    """Record ids read as numbers (``hex_id_keys``) sort (``id_order``) and are found
+    (``IdIndex``) exactly as Arrow sorts and finds the strings; ids of another shape, and a set
+    where two ids share their first 16 digits, take the strings' path with the same answers."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from generator.normalize import IdIndex, hex_id_keys
+    from generator.outputs.opendata import id_order
+
+    rng = np.random.default_rng(11)
+    ids = [hashlib.sha256(str(i).encode()).hexdigest()[:20] for i in rng.permutation(400).tolist()]
+    if shape == "other":
+        ids[7] = "P:110***:张三"
+    elif shape == "shared-prefix":
+        ids[9] = ids[3][:16] + ("0000" if ids[3][16:] != "0000" else "ffff")
+    elif shape == "empty":
+        ids = []
+    values = pa.array(ids, pa.string())
+    assert (hex_id_keys(values) is None) == (shape == "other")
+    assert id_order(values).tolist() == pc.sort_indices(values).to_pylist()
+    wanted = pa.array([*ids[::3], "0" * 20, "f" * 20, ids[3][:16] + "abcd"] if ids else ["0" * 20], pa.string())
+    members = values.slice(0, len(ids) // 2)
+    expected = pc.fill_null(pc.index_in(wanted, value_set=members), -1).to_pylist()
+    assert IdIndex(members).positions(wanted).tolist() == expected
+    assert IdIndex(members).positions(pa.chunked_array([wanted])).tolist() == expected

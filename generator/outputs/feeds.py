@@ -75,6 +75,7 @@ from ..disclosure import Decisions
 from ..errors import BuildError, ConfigError
 from ..incremental import array_digests, group_digests, row_digests, text_digests
 from ..intake import key_hashes
+from ..normalize import IdIndex, hex_id_keys, one_array, string_ranks
 from ..schema import DATASET_NAMES, Dataset, load_dataset
 from ..subjects import page_ids, record_anchor, region_codes, subject_path
 from .disclosures import authority_keys
@@ -192,6 +193,11 @@ class History:
         releases = np.fromiter((v[0] for v in self.changed.values()), np.int32, len(self.changed))
         reasons = np.array([v[1] for v in self.changed.values()], dtype=object)
         return ids, releases, reasons
+
+    @functools.cached_property
+    def changed_index(self) -> IdIndex:
+        """Where a record id is among the ids of :attr:`last_changes`."""
+        return IdIndex(self.last_changes[0])
 
 
 @dataclass(frozen=True)
@@ -359,10 +365,20 @@ def plan_feeds(decisions: dict[str, Decisions], data_dir: Path, as_of: date, sit
     # sorted, the events are only what they are grouped by: the rest is taken, in stream order,
     # only for the entries written (copying it all was a third of the plan's time)
     made = pa.concat_tables(parts)
-    made_row = pc.sort_indices(made, sort_keys=STREAM_ORDER)
-    events = made.select(list(SORTED)).take(made_row).combine_chunks()
-    return FeedPlan(context, history, events, families(events, history, context), made,
-                    made_row.to_numpy(zero_copy_only=False).astype(np.int64), records, digests)
+    made_row = stream_order(made)
+    events = made.select(list(SORTED)).take(pa.array(made_row)).combine_chunks()
+    return FeedPlan(context, history, events, families(events, history, context), made, made_row, records, digests)
+
+
+def stream_order(made: pa.Table) -> np.ndarray:
+    """The events' positions in STREAM_ORDER. Dates are ranked and record ids read as numbers,
+    so NumPy sorts integers; ids of another shape take Arrow's sort of the strings."""
+    ids = hex_id_keys(made["record_id"])
+    if ids is None or not made.num_rows or any(made[c].null_count for c, _ in STREAM_ORDER):
+        return pc.sort_indices(made, sort_keys=STREAM_ORDER).to_numpy(zero_copy_only=False).astype(np.int64)
+    rel = one_array(made["rel"]).to_numpy(zero_copy_only=False).astype(np.int64)
+    keys = (ids[1], ids[0], -string_ranks(made["published"]), -rel, -string_ranks(made["date"]))  # the last key first
+    return np.lexsort(keys).astype(np.int64)
 
 
 def _in_order(digests: Callable[[str], np.ndarray], names: list[str]) -> np.ndarray:
@@ -555,8 +571,8 @@ def record_events(dataset: Dataset, table: pa.Table, history: History, as_of: st
     n = table.num_rows
     if not n:
         return EVENT_SCHEMA.empty_table()
-    ids, releases, reasons = history.last_changes
-    where = pc.fill_null(pc.index_in(table["record_id"], value_set=ids), -1).to_numpy(zero_copy_only=False)
+    _, releases, reasons = history.last_changes
+    where = history.changed_index.positions(table["record_id"])
     found = where >= 0
     rel = np.where(found, releases[np.maximum(where, 0)] if len(releases) else -1, -1).astype(np.int32)
     release_date = pa.array(np.array([r.date for r in history.releases] + [""], dtype=object)[rel], pa.string())
@@ -704,20 +720,22 @@ def families(events: pa.Table, history: History, context: Context) -> list[Famil
 def _grouped(kind: str, keys: pa.ChunkedArray, event_kind: np.ndarray, event_names: pa.ChunkedArray | None,
              engine: str, name_of_key: Callable[[str], str] | None = None) -> Family:
     """One document per non-empty key: its newest WINDOW events, keys in ascending order."""
-    keys = keys.combine_chunks()
+    keys = one_array(keys)
     positions = pc.indices_nonzero(pc.not_equal(keys, ""))
-    table = pa.table({"k": keys.take(positions), "p": positions})
-    order = pc.sort_indices(table, [("k", "ascending"), ("p", "ascending")])
-    sorted_keys = table["k"].take(order).to_numpy(zero_copy_only=False)
-    sorted_rows = table["p"].take(order).to_numpy().astype(np.int64)
-    if not len(sorted_rows):
+    if not len(positions):
         return Family(kind, [], [], np.zeros(0, np.int64), np.zeros(1, np.int64), [], engine)
-    bounds = np.concatenate([[0], np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1, [len(sorted_rows)]])
+    kept = keys.take(positions)
+    # by key, then position: the positions ascend, so a stable sort by the keys' ranks is enough
+    ranks = string_ranks(kept)
+    order = np.argsort(ranks, kind="stable")
+    sorted_rows = positions.to_numpy(zero_copy_only=False).astype(np.int64)[order]
+    sorted_ranks = ranks[order]
+    bounds = np.concatenate([[0], np.flatnonzero(sorted_ranks[1:] != sorted_ranks[:-1]) + 1, [len(sorted_rows)]])
     sizes = np.minimum(np.diff(bounds), WINDOW)
     rank = np.arange(len(sorted_rows)) - np.repeat(bounds[:-1], np.diff(bounds))
     rows = sorted_rows[rank < WINDOW]
     starts = np.concatenate([[0], np.cumsum(sizes)])
-    group_keys = [str(k) for k in sorted_keys[bounds[:-1]]]
+    group_keys = kept.take(pa.array(order[bounds[:-1]])).to_pylist()
     # per document, the newest published record (if any) names it and says its page exists
     is_record = event_kind[rows] == 0
     index = np.where(is_record, np.arange(len(rows)), len(rows))

@@ -44,7 +44,7 @@ from ..disclosure import Decisions
 from ..disclosure.decide import DISPLAY_UNTIL, PUBLISHED, REASON, UNDER_OBJECTION
 from ..disclosure.privacy import protect
 from ..errors import BuildError
-from ..normalize import one_array, string_buffers
+from ..normalize import IdIndex, hex_id_keys, one_array, string_buffers
 from ..provenance import Provenance
 from ..rules.duplicates import KEY_SEPARATOR
 from ..schema import Dataset
@@ -139,7 +139,7 @@ def published_table(decisions: Decisions) -> pa.Table:
     shown = pc.indices_nonzero(table[PUBLISHED])
     ids = pa.array(record_id(dataset, {n: one_array(table[n].take(shown)) for n in identity_columns(dataset)}), pa.string())
     # one take, in record id order, of the published rows (the order is stable: as sort_by)
-    order = pc.sort_indices(ids)
+    order = pa.array(id_order(ids))
     kept = [*public_columns(dataset)[1:-len(EXTRA_COLUMNS)], DISPLAY_UNTIL, REASON, UNDER_OBJECTION]
     table = protect(dataset, table.select(kept).take(pc.take(shown, order)))
     columns: dict[str, pa.Array] = {"record_id": ids.take(order)}
@@ -150,6 +150,15 @@ def published_table(decisions: Decisions) -> pa.Table:
     columns["under_objection"] = pc.if_else(one_array(table[UNDER_OBJECTION]), "true", "false") if table.num_rows \
         else pa.array([], pa.string())
     return pa.table(columns)
+
+
+def id_order(ids: pa.Array) -> np.ndarray:
+    """The positions of record ids in sorted order (stable): by their numbers when they are
+    hexadecimal (:func:`hex_id_keys`), else as strings."""
+    keys = hex_id_keys(ids)
+    if keys is None:
+        return pc.sort_indices(ids).to_numpy(zero_copy_only=False).astype(np.int64)
+    return np.lexsort((keys[1], keys[0])).astype(np.int64)
 
 
 def identity_columns(dataset: Dataset) -> list[str]:
@@ -387,8 +396,8 @@ def diff(dataset: Dataset, before: pa.Table | None, after: pa.Table,
         return {"dataset": dataset.name, "added": [{"record_id": i, "reason": "new"} for i in after["record_id"].to_pylist()],
                 "modified": [], "removed": []}, None
     old_ids, new_ids = before["record_id"], after["record_id"]
-    in_old = pc.is_in(new_ids, value_set=old_ids.combine_chunks())
-    in_new = pc.is_in(old_ids, value_set=new_ids.combine_chunks())
+    in_old = pa.array(IdIndex(one_array(old_ids)).positions(new_ids) >= 0)
+    in_new = pa.array(IdIndex(one_array(new_ids)).positions(old_ids) >= 0)
     added = [{"record_id": r["record_id"], "reason": "new", "record": r} for r in after.filter(pc.invert(in_old)).to_pylist()]
     gone = before.filter(pc.invert(in_new))["record_id"].to_pylist()
     decided = reasons() if gone else {}
