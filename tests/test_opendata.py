@@ -8,6 +8,7 @@ import json
 import shutil
 from datetime import date
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from frictionless import system
@@ -332,3 +333,24 @@ def test_record_id_numbers_sort_and_join_as_the_strings(shape):
     expected = pc.fill_null(pc.index_in(wanted, value_set=members), -1).to_pylist()
     assert IdIndex(members).positions(wanted).tolist() == expected
     assert IdIndex(members).positions(pa.chunked_array([wanted])).tolist() == expected
+
+
+@pytest.mark.parametrize("runs", [20_000, 0])
+def test_changes_are_the_same_from_runs_of_slices_or_copies(runs, monkeypatch):
+    """The records both releases hold are compared as runs of slices of each (the common case:
+    few changes) or, past MATCHED_RUNS runs, as copies: the same changes and rows either way."""
+    import generator.outputs.opendata as opendata
+
+    monkeypatch.setattr(opendata, "MATCHED_RUNS", runs)
+    before = _records([f"r{k:03d}" for k in range(1, 200, 2)])
+    ids = sorted({*before["record_id"].to_pylist()[5:90], "r000", "r050", "r998", "r999"} - {"r041", "r043"})
+    after = _records(ids, {"r011": '新"事实"\n第二行', "r099": "=改过", "r101": ""})
+    change, old_rows = diff(load_dataset("penalties"), before, after, dict)
+    assert [(e["record_id"], e["fields"]) for e in change["modified"]] == [
+        ("r011", {"violation_facts": ["事实 r011", '新"事实"\n第二行']}), ("r099", {"violation_facts": ["事实 r099", "=改过"]}),
+        ("r101", {"violation_facts": ["事实 r101", ""]})]
+    assert [e["record_id"] for e in change["added"]] == ["r000", "r050", "r998", "r999"]
+    assert [e["record_id"] for e in change["removed"]] == [f"r{k:03d}" for k in [1, 3, 5, 7, 9, 41, 43, *range(181, 200, 2)]]
+    kept = [i for i in ids if i not in {"r000", "r050", "r998", "r999", "r011", "r099", "r101"}]
+    assert [before["record_id"][int(r)].as_py() for r in old_rows if r >= 0] == kept
+    assert [after["record_id"][k].as_py() for k in np.flatnonzero(old_rows >= 0).tolist()] == kept

@@ -399,10 +399,10 @@ def diff(dataset: Dataset, before: pa.Table | None, after: pa.Table,
     in_old = pa.array(IdIndex(one_array(old_ids)).positions(new_ids) >= 0)
     in_new = pa.array(IdIndex(one_array(new_ids)).positions(old_ids) >= 0)
     added = [{"record_id": r["record_id"], "reason": "new", "record": r} for r in after.filter(pc.invert(in_old)).to_pylist()]
-    gone = before.filter(pc.invert(in_new))["record_id"].to_pylist()
+    gone = old_ids.filter(pc.invert(in_new)).to_pylist()
     decided = reasons() if gone else {}
     removed = [{"record_id": i, "reason": removal_reason(decided.get(i))} for i in gone]
-    old, new = before.filter(in_new), after.filter(in_old)
+    old, new = _matched(before, after, _mask(in_new), _mask(in_old))
     changed_any = np.zeros(new.num_rows, dtype=bool)
     same = np.ones(new.num_rows, dtype=bool)  # every value equal, none missing
     changed_by_column = {}
@@ -425,6 +425,25 @@ def diff(dataset: Dataset, before: pa.Table | None, after: pa.Table,
                   for name, mask in changed_by_column.items() if mask[i]}
         modified.append({"record_id": new["record_id"][i].as_py(), "reason": modification_reason(fields), "fields": fields})
     return {"dataset": dataset.name, "added": added, "modified": modified, "removed": removed}, old_rows
+
+
+def _matched(before: pa.Table, after: pa.Table, in_new: np.ndarray, in_old: np.ndarray) -> tuple[pa.Table, pa.Table]:
+    """The rows of ``before`` whose record is in ``after`` and those of ``after`` whose record is
+    in ``before``, row for row (both are in record-id order): as slices of each, in runs, not
+    copies, since most rows of a release are the ones of the release before."""
+    old_at, new_at = np.flatnonzero(in_new), np.flatnonzero(in_old)
+    breaks = np.flatnonzero((np.diff(old_at) != 1) | (np.diff(new_at) != 1)) + 1
+    starts = np.r_[0, breaks].astype(np.int64) if len(old_at) else np.zeros(0, np.int64)
+    lengths = np.diff(np.r_[starts, len(old_at)])
+    if len(starts) > MATCHED_RUNS:  # many scattered changes: one copy of each is cheaper
+        return before.filter(pa.array(in_new)), after.filter(pa.array(in_old))
+    runs = list(zip(old_at[starts].tolist(), new_at[starts].tolist(), lengths.tolist(), strict=True))
+    old = pa.concat_tables([before.slice(a, n) for a, _, n in runs]) if runs else before.slice(0, 0)
+    new = pa.concat_tables([after.slice(b, n) for _, b, n in runs]) if runs else after.slice(0, 0)
+    return old, new
+
+
+MATCHED_RUNS = 20_000
 
 
 def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
