@@ -255,6 +255,36 @@ def save_release_writer(site: Path, written_by: dict | None) -> None:
         (site / STATE / RELEASE_WRITER).write_text(json.dumps(written_by, sort_keys=True) + "\n", encoding="utf-8")
 
 
+RECORD_DIGESTS = "record-digests.arrow"
+
+
+def save_record_digests(site: Path, version: str, digests: dict[str, np.ndarray]) -> None:
+    """The digest of every published record (per dataset, in record-id order: the rows of data
+    release ``version``), for the next build to take for the records it finds unchanged."""
+    (site / STATE).mkdir(parents=True, exist_ok=True)
+    names = [name for name, d in digests.items() for _ in range(len(d))]
+    both = np.vstack(list(digests.values())) if digests else np.zeros((0, 2), np.uint64)
+    table = pa.table({"dataset": pa.array(names, pa.string()).dictionary_encode(), "a": both[:, 0], "b": both[:, 1]})
+    feather.write_feather(table.replace_schema_metadata({"version": version}), site / STATE / RECORD_DIGESTS,
+                          compression="uncompressed")
+
+
+def record_digests(site: Path) -> tuple[str, dict[str, np.ndarray]] | None:
+    """The record digests :func:`save_record_digests` left in ``site``: the release they are the
+    rows of and per dataset the digests; None when there are none or they cannot be read."""
+    try:
+        table = feather.read_table(site / STATE / RECORD_DIGESTS)
+        version = (table.schema.metadata or {})[b"version"].decode()
+        names = table["dataset"].combine_chunks().cast(pa.string())
+        both = np.column_stack([table["a"].to_numpy(), table["b"].to_numpy()]).astype(np.uint64)
+    except (OSError, KeyError, ValueError, pa.ArrowInvalid):
+        return None
+    found = {}
+    for name in pc.unique(names).to_pylist():
+        found[name] = both[pc.indices_nonzero(pc.equal(names, name)).to_numpy()]
+    return version, found
+
+
 def site_files(site: Path, skip: set[str]) -> list[str]:
     """Site-relative paths of the files under ``site``, not descending into the folders in
     ``skip`` (site-relative), whose own files directly inside are still listed."""

@@ -33,8 +33,10 @@ from .incremental import (
     fingerprint,
     journal_open,
     leftovers,
+    record_digests,
     recover,
     release_writer,
+    save_record_digests,
     save_release_writer,
     site_files,
     staging_prefix,
@@ -148,6 +150,8 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         release_scan = beside.start(scan_new_release, data, open_data, known)
         phases.done("open data")
         disclosures = gather(decisions, published)
+        if before is not None:
+            take_known_digests(disclosures, open_data, record_digests(out))
         search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known)
         phases.done("records for the pages")
         feeds = plan_feeds(decisions, data, as_of, site, region_name, site["url"],
@@ -174,12 +178,14 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         phases.done("sitemaps")
         shutil.copytree(data, staged / "data", dirs_exist_ok=True, ignore=_linked, copy_function=link_or_copy)
         phases.done("copy data")
+        digests = {name: disclosures.digests_of(name) for name in disclosures.by_dataset}
         del disclosures, published  # what the pages needed; the scan needs none of it
         check_privacy(staged, known, open_data, release_scan.wait() + in_search)
         phases.done("privacy scan")
         after = State(shaping, units, site_files(staged, unit_folders(open_data)))
         after.save(staged)
         save_release_writer(staged, open_data.written_by)
+        save_record_digests(staged, open_data.releases[-1].version, digests)
         if todo.incremental:
             todo.moved, todo.deleted = commit(staged, out, deletions(before, after))
         else:
@@ -190,6 +196,13 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         if not journal_open(out):  # else the next build finishes putting this one in place
             shutil.rmtree(work, ignore_errors=True)
     return BuildResult(out, intake, decisions, open_data, pages, phases, todo)
+
+
+def take_known_digests(disclosures: Disclosures, open_data: OpenData, saved: tuple[str, dict[str, np.ndarray]] | None) -> None:
+    """The last build's record digests, for the records whose values are as they were in the
+    release it left (the one this build's release was compared with)."""
+    if saved is not None and open_data.compared_with and saved[0] == open_data.compared_with:
+        disclosures.known_digests(open_data.unchanged, saved[1])
 
 
 def intake_cache(out: Path) -> Path:

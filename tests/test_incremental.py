@@ -218,3 +218,26 @@ def test_row_digests_are_the_same_when_split_between_processes(monkeypatch):
     monkeypatch.setenv("GONGSHI_WORKERS", "3")
     assert (incremental.row_digests(table) == alone).all()
     assert len({tuple(d) for d in alone.tolist()}) == 1000
+
+
+def test_a_rebuild_digests_only_the_records_that_changed(first, tmp_path, monkeypatch):
+    """Records whose values are as in the last release keep the digests the last build saved:
+    a rebuild of the same input digests no record, and one after an addition digests that one."""
+    from generator.outputs import disclosures
+
+    hashed: list[int] = []
+    real = disclosures.row_digests
+    monkeypatch.setattr(disclosures, "row_digests", lambda table, *a, **k: hashed.append(table.num_rows) or real(table, *a, **k))
+    base, site = first
+    again = tmp_path / "again"
+    shutil.copytree(site, again)
+    build(base / "datasets", again, FIRST)
+    assert sum(hashed) == 0
+    datasets = tmp_path / "datasets"
+    shutil.copytree(base / "datasets", datasets)
+    Folder(datasets).write("penalties", "new-2026.csv", [
+        row("penalties", subject_name="南宁新开户贸易有限公司", subject_uscc=NEW_SUBJECT, decision_doc_no="南市监罚〔2026〕8号",
+            decision_date="2026-11-02")], submitted="2026-11-10T10:00:00+08:00", approved="2026-11-11T10:00:00+08:00")
+    hashed.clear()
+    result = build(datasets, again, FIRST)
+    assert result.work.changed("subjects") == 1 and sum(hashed) == 1

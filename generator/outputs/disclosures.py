@@ -46,6 +46,9 @@ class Disclosures:
     listing: pa.Table  # LISTING_COLUMNS over every dataset, newest first (then by dataset and record id)
     # per listing row, its record's position in the datasets' tables one after another
     listing_records: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    # per dataset, digests already known: (for each record, its row in ``digests`` or -1; digests),
+    # see :meth:`known_digests`
+    earlier: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -55,8 +58,31 @@ class Disclosures:
     def record_digests(self) -> np.ndarray:
         """A digest per record (the datasets' tables one after another) of its values and its
         dataset: everything a page shows of it is made from these."""
-        parts = [row_digests(records.table) + text_digests([name]) for name, records in self.by_dataset.items()]
+        parts = []
+        for name, records in self.by_dataset.items():
+            if name in self.earlier:
+                rows, digests = self.earlier[name]
+                part = np.zeros((records.table.num_rows, 2), np.uint64)
+                known = rows >= 0
+                part[known] = digests[rows[known]]
+                fresh = np.flatnonzero(~known)
+                if len(fresh):
+                    part[fresh] = row_digests(records.table.take(pa.array(fresh))) + text_digests([name])
+            else:
+                part = row_digests(records.table) + text_digests([name])
+            parts.append(part)
         return np.vstack(parts) if parts else np.zeros((0, 2), np.uint64)
+
+    def known_digests(self, rows: dict[str, np.ndarray], digests: dict[str, np.ndarray]) -> None:
+        """Take the digests of records that an earlier build digested: ``digests`` are that build's
+        :attr:`record_digests` per dataset and ``rows``, per record now, its row there when every
+        value of it is the same (else -1). Its page columns (page id, region, authority key) are
+        made from those values, so its digest is the same. Datasets whose counts do not fit are
+        digested afresh."""
+        self.__dict__.pop("record_digests", None)
+        self.earlier = {name: (rows[name], digests[name]) for name, records in self.by_dataset.items()
+                        if name in rows and name in digests and len(rows[name]) == records.table.num_rows
+                        and (not len(rows[name]) or int(rows[name].max()) < len(digests[name]))}
 
     def digests_of(self, name: str) -> np.ndarray:
         """The :attr:`record_digests` of one dataset's records, in its table's order."""

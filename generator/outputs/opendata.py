@@ -90,6 +90,10 @@ class OpenData:
     # which code wrote the newest release's files ({"version", "writer"}; None: not known), kept
     # in the site's build state: rows are copied from a release only into one the same code writes
     written_by: dict | None = None
+    # per dataset, for each record published now (in record-id order), its row in the release
+    # before this build's (``compared_with``) when every value there is the same, else -1
+    unchanged: dict[str, np.ndarray] = field(default_factory=dict)
+    compared_with: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -531,7 +535,9 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
     changes = [change for change, _ in compared.values()]
     made = not earlier or any(c["added"] or c["modified"] or c["removed"] for c in changes)
     same_writer = bool(earlier) and written_by == {"version": earlier[-1].version, "writer": writer_fingerprint()}
-    result = OpenData(list(earlier), made, written_by=written_by if same_writer else None)
+    result = OpenData(list(earlier), made, written_by=written_by if same_writer else None,
+                      unchanged={name: old_rows for name, (_, old_rows) in compared.items() if old_rows is not None},
+                      compared_with=earlier[-1].version if earlier else "")
     if made:
         version = next_version(as_of, earlier)
         result.written_by = {"version": version, "writer": writer_fingerprint()}

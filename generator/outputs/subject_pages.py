@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from markupsafe import Markup, escape
 
 from ..incremental import group_digests
-from ..normalize import parse_dates
+from ..normalize import parse_dates, string_ranks
 from .disclosures import Disclosures
 from .opendata import public_columns
 from .render import OPEN, Stencil, Writer, escape_html, holds, join, run_parallel, shared, workers, write_files
@@ -94,15 +94,17 @@ def subject_index(disclosures: Disclosures) -> SubjectIndex:
         ds_parts.append(np.full(len(rows), i, dtype=np.int8))
         row_parts.append(rows.to_numpy(zero_copy_only=False).astype(np.int64))
     page_ids = pa.concat_arrays(page_id_parts) if page_id_parts else pa.array([], pa.string())
-    order = pc.sort_indices(page_ids).to_numpy(zero_copy_only=False)
-    sorted_ids = page_ids.take(pa.array(order)).to_numpy(zero_copy_only=False)
+    # by page id (stable: a subject's records stay in dataset and table order), as ranks
+    ranks = string_ranks(page_ids) if len(page_ids) else np.zeros(0, np.int64)
+    order = np.argsort(ranks, kind="stable")
+    sorted_ranks = ranks[order]
     ds = np.concatenate(ds_parts)[order] if ds_parts else np.zeros(0, np.int8)
     rows = np.concatenate(row_parts)[order] if row_parts else np.zeros(0, np.int64)
-    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]) if len(sorted_ids) else np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, sorted_ranks[1:] != sorted_ranks[:-1]]) if len(order) else np.zeros(0, np.int64)
     newest = np.maximum.reduceat(np.concatenate(date_parts)[order], starts) if len(starts) else np.zeros(0, "datetime64[D]")
-    ids = sorted_ids[starts]
+    ids = page_ids.take(pa.array(order[starts])).to_numpy(zero_copy_only=False)
     lastmod = list(zip((f"subjects/{p}/" for p in ids.tolist()), np.datetime_as_string(newest).tolist(), strict=True))
-    return SubjectIndex(names, ids, ds, rows, np.r_[starts, len(sorted_ids)].astype(np.int64), lastmod)
+    return SubjectIndex(names, ids, ds, rows, np.r_[starts, len(order)].astype(np.int64), lastmod)
 
 
 def _days(dates: pa.ChunkedArray | pa.Array) -> np.ndarray:
