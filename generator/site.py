@@ -156,7 +156,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         phases.done("records for the pages")
         feeds = plan_feeds(decisions, data, as_of, site, region_name, site["url"],
                            published={name: records.table for name, records in disclosures.by_dataset.items()},
-                           record_digests=disclosures.digests_of)
+                           record_digests=disclosures.digests_of, history_cache=history_cache(out))
         phases.done("feeds (plan)")
         gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, feeds, site)
         hand_written = beside.start(render_site, config, docs, staged, as_of)
@@ -203,6 +203,12 @@ def take_known_digests(disclosures: Disclosures, open_data: OpenData, saved: tup
     release it left (the one this build's release was compared with)."""
     if saved is not None and open_data.compared_with and saved[0] == open_data.compared_with:
         disclosures.known_digests(open_data.unchanged, saved[1])
+
+
+def history_cache(out: Path) -> Path:
+    """Where the releases' change files are kept as rows between builds (``.<site>.release-history``
+    beside the site): each is read once."""
+    return out.with_name(f".{out.name}.release-history")
 
 
 def intake_cache(out: Path) -> Path:

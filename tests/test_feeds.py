@@ -537,3 +537,38 @@ def test_stream_order_equals_the_four_key_sort(hexadecimal):
                      "published": pa.array([["", *days][i] for i in rng.integers(0, 5, n)], pa.string()),
                      "record_id": pa.array(ids, pa.string())})
     assert stream_order(made).tolist() == pc.sort_indices(made, sort_keys=STREAM_ORDER).to_pylist()
+
+
+def test_release_history_is_read_once_and_kept_as_rows(history, tmp_path, monkeypatch):
+    """Each release's change file becomes rows kept beside the site; a later read takes them,
+    gives the history the change files give (each id's last change, in the order ids first
+    appear, and its last removal), and stale entries go. A dict built change by change is the
+    reference."""
+    import json as jsonlib
+
+    from generator.outputs import feeds
+
+    _, _, number, _, data = history
+    reference_changed: dict[str, tuple[int, str]] = {}
+    reference_removed: dict[str, tuple[int, str, str]] = {}
+    versions = [r["version"] for r in jsonlib.loads((data / "releases" / "index.json").read_text())["releases"]]
+    for i, version in enumerate(versions):
+        for entry in jsonlib.loads((data / "releases" / version / "changes.json").read_text()):
+            reference_changed.update((e["record_id"], (i, "new")) for e in entry["added"])
+            reference_changed.update((e["record_id"], (i, e["reason"])) for e in entry["modified"])
+            reference_removed.update((e["record_id"], (i, entry["dataset"], e["reason"])) for e in entry["removed"])
+    cache = tmp_path / "history-cache"
+    cache.mkdir()
+    (cache / "2020-01-01.1-stale.arrow").write_bytes(b"")
+    found = [feeds.read_history(data), feeds.read_history(data, cache)]
+    assert sorted(p.name.rsplit("-", 1)[0] for p in cache.iterdir()) == sorted(versions)  # the stale one went
+    loads = jsonlib.loads
+    monkeypatch.setattr(feeds.json, "loads", lambda text, *a, **k: pytest.fail("a change file read again")
+                        if text.lstrip().startswith("[") else loads(text, *a, **k))
+    found.append(feeds.read_history(data, cache))
+    for h in found:
+        ids, releases, reasons = h.last_changes
+        assert list(zip(ids.to_pylist(), releases.tolist(), reasons.tolist(), strict=True)) == \
+            [(k, *v) for k, v in reference_changed.items()]
+        assert h.removed == reference_removed
+    assert reference_changed[number[2]] == (1, "corrected") and number[3] in reference_removed

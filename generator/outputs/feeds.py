@@ -66,6 +66,7 @@ from urllib.parse import quote
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
@@ -183,21 +184,22 @@ class History:
     """What the releases say about every record id that ever was published."""
 
     releases: list[Release]
-    changed: dict[str, tuple[int, str]]  # id → (release index, "new" or modification reason), last one
+    # every id added or modified in some release: its last change (release index, "new" or the
+    # modification reason), in the order the ids first appear
+    changed_ids: pa.Array
+    changed_release: np.ndarray
+    changed_reason: np.ndarray
     removed: dict[str, tuple[int, str, str]]  # id → (release index, dataset, reason), last removal
 
-    @functools.cached_property
+    @property
     def last_changes(self) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-        """``changed`` as arrays: the ids, and per id the release index and the reason."""
-        ids = pa.array(list(self.changed), pa.string())
-        releases = np.fromiter((v[0] for v in self.changed.values()), np.int32, len(self.changed))
-        reasons = np.array([v[1] for v in self.changed.values()], dtype=object)
-        return ids, releases, reasons
+        """The ids, and per id the release index and the reason of its last change."""
+        return self.changed_ids, self.changed_release, self.changed_reason
 
     @functools.cached_property
     def changed_index(self) -> IdIndex:
         """Where a record id is among the ids of :attr:`last_changes`."""
-        return IdIndex(self.last_changes[0])
+        return IdIndex(self.changed_ids)
 
 
 @dataclass(frozen=True)
@@ -343,11 +345,12 @@ def build_feeds(decisions: dict[str, Decisions], data_dir: Path, out: Path, as_o
 def plan_feeds(decisions: dict[str, Decisions], data_dir: Path, as_of: date, site: dict,
                region_name: Callable[[str], str] = str, base_url: str = "", *,
                published: dict[str, pa.Table] | None = None,
-               record_digests: Callable[[str], np.ndarray] | None = None) -> FeedPlan:
+               record_digests: Callable[[str], np.ndarray] | None = None, history_cache: Path | None = None) -> FeedPlan:
     """Gather the stream and every document's entries; nothing is written. ``record_digests``
     gives a digest per record of a dataset's ``published`` table (see
-    :attr:`FeedPlan.event_digests`)."""
-    history = read_history(data_dir)
+    :attr:`FeedPlan.event_digests`); ``history_cache`` keeps the releases' changes read
+    (:func:`read_history`)."""
+    history = read_history(data_dir, history_cache)
     tag = str(site.get("tag_authority") or DEFAULT_TAG_AUTHORITY).strip()
     if not _TAG_AUTHORITY.match(tag):
         raise ConfigError(f"订阅源标识的 tag_authority「{clean(tag)}」不合 RFC 4151：应为「域名或电子邮件,年份」，"
@@ -538,8 +541,9 @@ def feeds_page_context(plan: FeedPlan, root: str = "../../") -> dict:
 # History and events
 
 
-def read_history(data_dir: Path) -> History:
-    """Every release (oldest first) and, per record id, its last change and last removal."""
+def read_history(data_dir: Path, cache: Path | None = None) -> History:
+    """Every release (oldest first) and, per record id, its last change and last removal. Each
+    release's change file is read once and kept in ``cache`` (a folder beside the site) as rows."""
     index_file = data_dir / "releases" / "index.json"
     if not index_file.is_file():
         raise BuildError(f"找不到开放数据版本目录 {index_file}：订阅源依据版本历史生成。请先生成开放数据（build_open_data）。")
@@ -552,16 +556,76 @@ def read_history(data_dir: Path) -> History:
         if not (_VERSION.match(release.version) and _DATE.match(release.date) and _is_date(release.date)):
             raise BuildError(f"{index_file} 中的版本「{release.version}」（{release.date}）不是 YYYY-MM-DD.N 形式。"
                              "请检查开放数据目录是否被改动过。")
-    changed: dict[str, tuple[int, str]] = {}
-    removed: dict[str, tuple[int, str, str]] = {}
-    for i, release in enumerate(releases):
-        path = data_dir / "releases" / release.version / "changes.json"
-        for entry in json.loads(path.read_text(encoding="utf-8")):
-            dataset = entry["dataset"]
-            changed.update((e["record_id"], (i, "new")) for e in entry["added"])
-            changed.update((e["record_id"], (i, e["reason"])) for e in entry["modified"])
-            removed.update((e["record_id"], (i, dataset, e["reason"])) for e in entry["removed"])
-    return History(releases, changed, removed)
+    files = [{f["path"]: f.get("sha256", "") for f in r.get("files", [])}.get("changes.json", "") for r in index["releases"]]
+    parts = [_release_changes(data_dir / "releases" / release.version / "changes.json", i, cache, f"{release.version}-{sha}"
+                              if sha and cache is not None else None)
+             for i, (release, sha) in enumerate(zip(releases, files, strict=True))]
+    if cache is not None and cache.is_dir():  # entries of releases this history no longer has
+        wanted = {f"{release.version}-{sha}{HISTORY_SUFFIX}" for release, sha in zip(releases, files, strict=True)}
+        for path in cache.iterdir():
+            if path.name.endswith(HISTORY_SUFFIX) and path.name not in wanted:
+                path.unlink(missing_ok=True)
+    every = pa.concat_tables(parts)
+    return History(releases, *_last_changes(every), _removals(every))
+
+
+HISTORY_SUFFIX = ".arrow"
+CHANGES_SCHEMA = pa.schema([("record_id", pa.string()), ("release", pa.int32()), ("change", pa.int8()),
+                            ("dataset", pa.string()), ("reason", pa.string())])
+ADDED, MODIFIED, REMOVED = 0, 1, 2
+
+
+def _release_changes(path: Path, i: int, cache: Path | None, key: str | None) -> pa.Table:
+    """A release's change file as rows (record id, release index, change, dataset, reason), in
+    the file's order; kept in ``cache`` under ``key`` (the release and its file's SHA-256 from
+    the release index), since a release never changes once published."""
+    kept = cache / f"{key}{HISTORY_SUFFIX}" if cache is not None and key is not None else None
+    if kept is not None and kept.is_file():
+        try:
+            table = feather.read_table(kept)
+            if table.schema.equals(CHANGES_SCHEMA) and (not table.num_rows or pc.all(pc.equal(table["release"], i)).as_py()):
+                return table
+        except (OSError, pa.ArrowInvalid):
+            pass
+    ids, changes, names, reasons = [], [], [], []
+    for entry in json.loads(path.read_text(encoding="utf-8")):
+        dataset = entry["dataset"]
+        for change, key_name in ((ADDED, "added"), (MODIFIED, "modified"), (REMOVED, "removed")):
+            found = entry[key_name]
+            ids += [e["record_id"] for e in found]
+            changes += [change] * len(found)
+            names += [dataset] * len(found)
+            reasons += ["new" if change == ADDED else e["reason"] for e in found]
+    table = pa.table({"record_id": pa.array(ids, pa.string()), "release": pa.array(np.full(len(ids), i, np.int32)),
+                      "change": pa.array(np.array(changes, np.int8)), "dataset": pa.array(names, pa.string()),
+                      "reason": pa.array(reasons, pa.string())}, schema=CHANGES_SCHEMA)
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_name(kept.name + ".partial")
+        feather.write_feather(table, partial, compression="uncompressed")
+        partial.replace(kept)
+    return table
+
+
+def _last_changes(every: pa.Table) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """Per id added or modified, its last change, ids in the order they first appear."""
+    rows = every.filter(pc.less(every["change"], REMOVED))
+    if not rows.num_rows:
+        return pa.array([], pa.string()), np.zeros(0, np.int32), np.zeros(0, dtype=object)
+    coded = pc.dictionary_encode(one_array(rows["record_id"]))
+    codes = coded.indices.to_numpy(zero_copy_only=False)
+    _, first_from_end = np.unique(codes[::-1], return_index=True)  # per id (in code order), its last row
+    last = len(codes) - 1 - first_from_end
+    reasons = pc.dictionary_encode(one_array(rows["reason"]).take(pa.array(last)))
+    labels = np.array(reasons.dictionary.to_pylist(), dtype=object)
+    return (coded.dictionary, one_array(rows["release"]).to_numpy()[last].astype(np.int32),
+            labels[reasons.indices.to_numpy(zero_copy_only=False)] if len(labels) else np.zeros(len(last), dtype=object))
+
+
+def _removals(every: pa.Table) -> dict[str, tuple[int, str, str]]:
+    rows = every.filter(pc.equal(every["change"], REMOVED))
+    return {rid: (int(i), dataset, reason) for rid, i, dataset, reason in
+            zip(*(rows[c].to_pylist() for c in ("record_id", "release", "dataset", "reason")), strict=True)}
 
 
 def record_events(dataset: Dataset, table: pa.Table, history: History, as_of: str) -> pa.Table:
