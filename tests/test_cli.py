@@ -63,3 +63,19 @@ def test_bad_options_exit_two_with_next_step(folder, tmp_path):
     assert (result.exit_code, result.output) == (2, expected)
     result = run("validate", str(tmp_path / "nowhere"))
     assert result.exit_code == 2 and "不存在" in result.output
+
+
+def test_arrow_allocates_with_malloc_unless_told_otherwise(folder, monkeypatch):
+    import pyarrow as pa
+
+    before = pa.default_memory_pool()
+    try:
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+        CliRunner().invoke(main, ["validate", str(folder)])
+        assert pa.default_memory_pool().backend_name == "system"
+        pa.set_memory_pool(pa.mimalloc_memory_pool())
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")
+        CliRunner().invoke(main, ["validate", str(folder)])
+        assert pa.default_memory_pool().backend_name == "mimalloc"
+    finally:
+        pa.set_memory_pool(before)
