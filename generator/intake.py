@@ -47,12 +47,13 @@ import pyarrow.compute as pc
 from .errors import ConfigError
 from .ingest import RawTable, find_sources, is_companion_file, is_data_file, read_source
 from .model import Problem, Severity, SourceReport
-from .normalize import normalise_table
+from .normalize import normalise_table, one_array
 from .provenance import Provenance, read_provenance, sidecar_path
 from .rules import AS_OF_RULES, check_batch
 from .rules.base import Batch
 from .rules.duplicates import Candidate, find_duplicates, record_keys
 from .schema import DATASET_NAMES, Dataset, datasets, load_dataset
+from .subjects import RECORD_ID, identity_columns, record_id
 
 SOURCE_COLUMN = "_source"
 ROW_COLUMN = "_row"
@@ -60,7 +61,7 @@ ROW_COLUMN = "_row"
 UNIT_BYTES = 16 << 20  # a worker's unit of consecutive files: about 50,000 rows of a typical export
 IN_PROCESS_BYTES = 16 << 20  # less input than this is checked in the calling process
 ENTRY_SUFFIX = ".arrow"
-ENTRY_FORMAT = "gongshi-intake-entry/3"  # change when the entry layout changes
+ENTRY_FORMAT = "gongshi-intake-entry/4"  # change when the entry layout changes
 ENTRY_METADATA = b"gongshi"  # per entry (record batch): its sources, problems and provenance
 _PART = ":"  # an uncached entry's name: unit number, _PART, the file's place in the unit
 ENTRY_VALIDITY = b"gongshi.validity"  # for which build dates the entry holds (read on every cache lookup)
@@ -70,7 +71,7 @@ _ENTRY_NAME = re.compile(r"([0-9a-f]{40})\.arrow(\.\d+\.tmp)?")  # a cached entr
 # the modules (relative to generator/) whose code decides an entry's content: a change to any
 # of them invalidates every cached entry (tests/test_intake_cache.py checks the list is complete)
 FINGERPRINTED = ("__init__.py", "codes.py", "errors.py", "ingest.py", "intake.py", "model.py", "normalize.py",
-                 "provenance.py", "schema.py", "rules/*.py", "schemas/*.json")
+                 "provenance.py", "schema.py", "subjects.py", "rules/*.py", "schemas/*.json")
 
 
 @dataclass
@@ -287,6 +288,8 @@ def _check(dataset: Dataset, files: list[tuple[str, Provenance | None, list[Prob
             row_problems.setdefault(p.file, []).append(p)
         keys = record_keys(dataset, checked.batch.columns)
         hashes = key_hashes(keys)
+        ids = pa.array(record_id(dataset, {n: one_array(checked.batch.columns[n]) for n in identity_columns(dataset)}),
+                       pa.string())  # once per file, not at every build: they do not depend on the date
         row_starts = np.searchsorted(checked.batch.source, np.arange(len(labels) + 1))
     entries = []
     for k, (_, provenance, problems, tables) in enumerate(files):
@@ -306,6 +309,7 @@ def _check(dataset: Dataset, files: list[tuple[str, Provenance | None, list[Prob
             columns[WARNED] = pa.array(checked.warned[start:stop])
             columns[KEY] = keys.slice(start, stop - start)
             columns[HASH] = pa.array(hashes[start:stop], type=pa.uint64())
+            columns[RECORD_ID] = ids.slice(start, stop - start)
             table = pa.table(columns)
         else:
             table = _empty_entry_table(dataset)
@@ -359,6 +363,7 @@ def _empty_entry_table(dataset: Dataset) -> pa.Table:
     columns[WARNED] = pa.array([], type=pa.bool_())
     columns[KEY] = pa.array([], type=pa.string())
     columns[HASH] = pa.array([], type=pa.uint64())
+    columns[RECORD_ID] = pa.array([], type=pa.string())
     return pa.table(columns)
 
 
@@ -658,10 +663,10 @@ _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 def _published_records(dataset: Dataset, table: pa.Table, labels: list[str], source: np.ndarray, rows: np.ndarray,
                        keep: np.ndarray) -> pa.Table:
-    """The rows that may be published, normalised, with their source file and row number, one
-    chunk per column. (A column made of a single entry may still be that entry's memory map,
-    which stays valid after its file is replaced or removed.)"""
-    fields = table.select(dataset.field_names)
+    """The rows that may be published, normalised, with their record id, source file and row
+    number, one chunk per column. (A column made of a single entry may still be that entry's
+    memory map, which stays valid after its file is replaced or removed.)"""
+    fields = table.select([*dataset.field_names, RECORD_ID])
     parts, start = [], 0
     for batch in fields.to_batches():  # one per entry; most are kept whole and copied only once, below
         part = keep[start:start + batch.num_rows]
@@ -669,6 +674,7 @@ def _published_records(dataset: Dataset, table: pa.Table, labels: list[str], sou
         start += batch.num_rows
     kept = pa.Table.from_batches(parts, schema=fields.schema).combine_chunks()
     columns = {name: kept.column(name) for name in dataset.field_names}
+    columns[RECORD_ID] = kept.column(RECORD_ID)
     columns[SOURCE_COLUMN] = pc.take(pa.array(labels, type=pa.string()), pa.array(source[keep], type=pa.int64()))
     columns[ROW_COLUMN] = pa.array(rows[keep], type=pa.int64())
     return pa.table(columns)

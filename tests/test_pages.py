@@ -15,10 +15,9 @@ from bs4 import BeautifulSoup
 
 from generator.checks import run_checks
 from generator.outputs import sitemaps
-from generator.outputs.opendata import record_id
 from generator.schema import datasets
 from generator.site import ROOT, build
-from generator.subjects import page_ids
+from generator.subjects import page_ids, record_id
 
 from .conftest import AS_OF, PERSON, row
 

@@ -23,7 +23,6 @@ import csv
 import functools
 import hashlib
 import io
-import itertools
 import json
 import os
 import shutil
@@ -39,15 +38,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..codes import mask_one
 from ..disclosure import Decisions
 from ..disclosure.decide import DISPLAY_UNTIL, PUBLISHED, REASON, UNDER_OBJECTION
 from ..disclosure.privacy import protect
 from ..errors import BuildError
 from ..normalize import IdIndex, hex_id_keys, one_array, string_buffers
 from ..provenance import Provenance
-from ..rules.duplicates import KEY_SEPARATOR
 from ..schema import Dataset
+from ..subjects import record_ids
 
 FORMATS = ("csv", "jsonl", "parquet")
 MEDIATYPES = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet"}
@@ -100,39 +98,6 @@ class OpenData:
 # Records as published
 
 
-def record_id(dataset: Dataset, columns: dict[str, pa.Array]) -> list[str]:
-    """A stable id per record: a hash of the dataset, the record key (authority code and document
-    number, or list and listing basis) and the subject's public identity. Natural persons enter
-    with their masked ID number and name: the id reveals nothing that is not published.
-
-    The key text is assembled column by column and hashed straight from Arrow's buffer (SHA-256,
-    the first 20 hex digits): at a million records, a per-row Python loop was most of the cost."""
-    n = len(columns["subject_name"])
-    if not n:
-        return []
-    text = lambda name: pc.fill_null(columns[name], "")  # noqa: E731
-    uscc, reg = text("subject_uscc"), text("subject_business_reg_no")
-    person = pc.binary_join_element_wise("P:", _masked(text("subject_id_no")), ":", text("subject_name"), "")
-    subject = pc.if_else(pc.and_(pc.not_equal(uscc, ""), pc.not_equal(uscc, "00000000000000000X")), uscc,
-                         pc.if_else(pc.not_equal(reg, ""), pc.binary_join_element_wise("GSZC:", reg, ""), person))
-    keys = pc.binary_join_element_wise(dataset.name, *(text(p) for p in dataset.record_key), subject, KEY_SEPARATOR)
-    keys = keys.cast(pa.large_string())
-    offsets = np.frombuffer(keys.buffers()[1], np.int64)[keys.offset:keys.offset + n + 1].tolist()
-    data = memoryview(keys.buffers()[2] or b"")
-    sha256 = hashlib.sha256
-    return [sha256(data[a:b]).hexdigest()[:20] for a, b in itertools.pairwise(offsets)]
-
-
-def _masked(id_numbers: pa.Array) -> pa.Array:
-    """Masked ID numbers (mask_one) for the non-empty ones; few rows are natural persons."""
-    where = pc.indices_nonzero(pc.not_equal(id_numbers, "")).to_numpy()
-    if not len(where):
-        return id_numbers
-    values = np.array(id_numbers.to_pylist(), dtype=object)
-    values[where] = [mask_one(v) for v in values[where].tolist()]
-    return pa.array(values.tolist(), pa.string())
-
-
 def public_columns(dataset: Dataset) -> list[str]:
     return ["record_id"] + [f.name for f in dataset.fields if f.privacy != "drop"] + list(EXTRA_COLUMNS)
 
@@ -141,7 +106,7 @@ def published_table(decisions: Decisions) -> pa.Table:
     """The dataset's published records, protected, as text columns, sorted by record id."""
     dataset, table = decisions.dataset, decisions.table
     shown = pc.indices_nonzero(table[PUBLISHED])
-    ids = pa.array(record_id(dataset, {n: one_array(table[n].take(shown)) for n in identity_columns(dataset)}), pa.string())
+    ids = record_ids(dataset, table).take(shown)
     # one take, in record id order, of the published rows (the order is stable: as sort_by)
     order = pa.array(id_order(ids))
     kept = [*public_columns(dataset)[1:-len(EXTRA_COLUMNS)], DISPLAY_UNTIL, REASON, UNDER_OBJECTION]
@@ -165,11 +130,6 @@ def id_order(ids: pa.Array) -> np.ndarray:
     return np.lexsort((keys[1], keys[0])).astype(np.int64)
 
 
-def identity_columns(dataset: Dataset) -> list[str]:
-    """The columns a record id is made from (see :func:`record_id`)."""
-    return [*dict.fromkeys(("subject_name", "subject_uscc", "subject_business_reg_no", "subject_id_no", *dataset.record_key))]
-
-
 def rows_to_table(columns: list[str], rows: list[dict[str, str]]) -> pa.Table:
     return pa.table({c: pa.array([r.get(c, "") for r in rows], pa.string()) for c in columns})
 
@@ -179,7 +139,7 @@ def decision_reasons(decisions: Decisions) -> dict[str, tuple[str, str]]:
     dataset, table = decisions.dataset, decisions.table
     if not table.num_rows:
         return {}
-    ids = record_id(dataset, {n: one_array(table[n]) for n in identity_columns(dataset)})
+    ids = record_ids(dataset, table).to_pylist()
     reasons = table[REASON].to_pylist()
     removal = table["removal_reason"].to_pylist() if "removal_reason" in table.column_names else [""] * len(ids)
     return dict(zip(ids, zip(reasons, removal, strict=True), strict=True))
