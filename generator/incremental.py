@@ -158,18 +158,18 @@ def group_digests(rows: np.ndarray, starts: np.ndarray, total: int) -> np.ndarra
 class Units:
     """One kind of unit: keys and their digests."""
 
-    keys: np.ndarray  # object array of str
+    keys: pa.Array  # of strings (a million page ids stay in Arrow's buffers: no Python string each)
     digests: np.ndarray  # (n, 2) uint64
     # where :meth:`changed` found each key in the last build's units (-1: new), and those units
     _found: tuple[Units, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def table(self) -> pa.Table:
-        return pa.table({"key": pa.array(self.keys.tolist(), pa.string()),
-                         "a": pa.array(self.digests[:, 0], pa.uint64()), "b": pa.array(self.digests[:, 1], pa.uint64())})
+        return pa.table({"key": self.keys, "a": pa.array(self.digests[:, 0], pa.uint64()),
+                         "b": pa.array(self.digests[:, 1], pa.uint64())})
 
     @classmethod
     def from_table(cls, table: pa.Table) -> Units:
-        keys = np.asarray(table["key"].to_pylist(), dtype=object)
+        keys = table["key"].combine_chunks() if table.num_rows else pa.array([], pa.string())
         return cls(keys, np.column_stack([table["a"].to_numpy(), table["b"].to_numpy()]).astype(np.uint64))
 
     def changed(self, before: Units | None) -> np.ndarray:
@@ -190,17 +190,17 @@ class Units:
         if self._found is not None and self._found[0] is before:  # keys are unique: what was not found is gone
             kept = np.zeros(len(before.keys), bool)
             kept[self._found[1][self._found[1] >= 0]] = True
-            return before.keys[~kept].tolist()
+            return before.keys.filter(pa.array(~kept)).to_pylist()
         where = _positions(before.keys, self.keys)
-        return before.keys[where < 0].tolist()
+        return before.keys.filter(pa.array(where < 0)).to_pylist()
 
 
-def _positions(keys: np.ndarray, among: np.ndarray) -> np.ndarray:
+def _positions(keys: pa.Array, among: pa.Array) -> np.ndarray:
     """Where each of ``keys`` is in ``among`` (-1: not there); Arrow's hash table of strings
     (pandas' of Python strings took three times as long)."""
     if not len(keys) or not len(among):
         return np.full(len(keys), -1, np.int64)
-    found = pc.index_in(pa.array(keys.tolist(), pa.string()), value_set=pa.array(among.tolist(), pa.string()))
+    found = pc.index_in(keys, value_set=among)
     return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 

@@ -19,6 +19,7 @@ from resource import RUSAGE_CHILDREN, RUSAGE_SELF, getrusage
 from time import perf_counter
 
 import numpy as np
+import pyarrow as pa
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -235,11 +236,11 @@ def plan_units(disclosures: Disclosures, feeds: FeedPlan
     keys, digests = document_digests(feeds, "subject")
     feed_keys, feed_digests, families = site_feed_digests(feeds)
     units = {
-        "subjects": Units(index.ids.astype(object), subject_digests(disclosures, index)),
-        "listings": Units(np.asarray(listings.paths(), dtype=object),
+        "subjects": Units(pa.array(index.ids, pa.string()), subject_digests(disclosures, index)),
+        "listings": Units(pa.array(listings.paths(), pa.string()),
                           listings.digests(disclosures.record_digests[disclosures.listing_records])),
-        "subject-feeds": Units(np.asarray(keys, dtype=object), digests),
-        "feeds": Units(np.asarray(feed_keys, dtype=object), feed_digests),
+        "subject-feeds": Units(pa.array(keys, pa.string()), digests),
+        "feeds": Units(pa.array(feed_keys, pa.string()), feed_digests),
     }
     return index, listings, units, families
 
