@@ -145,7 +145,8 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         data = work / "data"
         open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
                                     data, site["name"], published, link_earlier=before is not None,
-                                    written_by=release_writer(out) if previous is None or previous.resolve() == out else None)
+                                    written_by=release_writer(out) if previous is None or previous.resolve() == out else None,
+                                    row_ends=history_cache(out))
         write_catalog(data, open_data, site)
         known = known_id_numbers(intake)
         release_scan = beside.start(scan_new_release, data, open_data, known)

@@ -15,8 +15,10 @@ from frictionless import system
 from frictionless import validate as frictionless_validate
 
 from generator.outputs.opendata import (
+    ROWS,
     WRITERS,
     Reuse,
+    RowEnds,
     diff,
     json_escape,
     neutralise,
@@ -208,6 +210,37 @@ def test_unchanged_rows_are_copied_from_the_release_before_to_the_same_bytes(fmt
     expected = WRITERS[fmt](after)
     assert (tmp_path / f"new.{fmt}").read_bytes() == expected
     assert entry == {"path": f"new.{fmt}", "bytes": len(expected), "sha256": hashlib.sha256(expected).hexdigest()}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_row_ends_kept_beside_the_site_are_those_a_search_finds_and_give_the_same_bytes(fmt, tmp_path, monkeypatch):
+    dataset = load_dataset("penalties")
+    before = _records([f"r{k:03d}" for k in range(1, 200, 2)])
+    after = _records(sorted({*before["record_id"].to_pylist()[3:], "r000", "r500"}), {"r011": '新"事实"\n第二行'})
+    old = WRITERS[fmt](before)
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / f"penalties.{fmt}").write_bytes(old)
+    sha = hashlib.sha256(old).hexdigest()
+    ends = RowEnds(tmp_path / "kept")
+    head = len(WRITERS[fmt](before.slice(0, 0)))
+    ends.keep(sha, ROWS[fmt](np.frombuffer(old, np.uint8), head))
+    _, old_rows = diff(dataset, before, after, dict)
+    searched = []
+    real_rows = dict(ROWS)
+    monkeypatch.setitem(ROWS, fmt, lambda data, start: searched.append(len(data)) or real_rows[fmt](data, start))
+    entry = Reuse(tmp_path / "old", "penalties", before, old_rows, {fmt: sha}, ends).write(fmt, after, tmp_path / f"new.{fmt}")
+    expected = WRITERS[fmt](after)
+    assert (tmp_path / f"new.{fmt}").read_bytes() == expected
+    assert len(old) not in searched  # the old file's rows were not searched for
+    # the new file's ends were kept, equal to what a search finds; entries of other files go
+    new_ends = ends.find(entry["sha256"], after.num_rows, len(expected))
+    assert np.array_equal(new_ends, real_rows[fmt](np.frombuffer(expected, np.uint8), head))
+    ends.only([entry])
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == [f"row-ends-{entry['sha256']}.npy"]
+    # an entry that does not fit the file (rows or size) is not used
+    assert ends.find(entry["sha256"], after.num_rows + 1, len(expected)) is None
+    assert ends.find(entry["sha256"], after.num_rows, len(expected) + 1) is None
+    assert RowEnds(None).find(entry["sha256"], after.num_rows, len(expected)) is None
 
 
 def test_a_release_file_that_is_not_one_row_per_record_is_written_whole(tmp_path):

@@ -270,6 +270,46 @@ def _row_ends(data: np.ndarray, start: int, quoted: bool, block: int = 1 << 26) 
 
 
 ROWS = {"csv": csv_row_ends, "jsonl": jsonl_row_ends}
+ROW_ENDS = "row-ends-"  # + a file's SHA-256 + ".npy": where each of its rows ends (see RowEnds)
+
+
+@dataclass
+class RowEnds:
+    """Where each row of a release's CSV and JSON Lines files ends, kept in ``folder`` (beside
+    the site) under the file's SHA-256, so the next release need not search hundreds of
+    megabytes for line feeds to find the rows it copies. Named by content: an entry can only
+    describe the file with those bytes, and it is checked against the file's size and row count
+    before use."""
+
+    folder: Path | None
+
+    def find(self, sha256: str, rows: int, size: int) -> np.ndarray | None:
+        if self.folder is None or not sha256:
+            return None
+        try:
+            ends = np.load(self.folder / f"{ROW_ENDS}{sha256}.npy", allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        ok = ends.dtype == np.int64 and ends.ndim == 1 and len(ends) == rows and (not rows or int(ends[-1]) == size)
+        return ends if ok else None
+
+    def keep(self, sha256: str, ends: np.ndarray) -> None:
+        if self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = self.folder / f"{ROW_ENDS}{sha256}.npy.partial"
+        with open(partial, "wb") as f:
+            np.save(f, ends.astype(np.int64), allow_pickle=False)
+        partial.replace(self.folder / f"{ROW_ENDS}{sha256}.npy")
+
+    def only(self, files: list[dict]) -> None:
+        """Remove the entries of files other than ``files`` (the newest release's)."""
+        if self.folder is None or not self.folder.is_dir():
+            return
+        wanted = {f"{ROW_ENDS}{f['sha256']}.npy" for f in files}
+        for path in self.folder.iterdir():
+            if path.name.startswith(ROW_ENDS) and path.name not in wanted:
+                path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -281,6 +321,8 @@ class Reuse:
     name: str
     before: pa.Table
     old_rows: np.ndarray
+    sha256: dict[str, str] = field(default_factory=dict)  # per format, the earlier file's (from the release index)
+    row_ends: RowEnds = field(default_factory=lambda: RowEnds(None))
 
     def write(self, fmt: str, table: pa.Table, path: Path) -> dict | None:
         """Write ``table`` as ``WRITERS[fmt]`` would, copying the unchanged rows' bytes from the
@@ -291,7 +333,9 @@ class Reuse:
         except (OSError, ValueError):  # missing, or empty (an empty file cannot be mapped)
             return None
         head = _head_length(WRITERS[fmt], table)
-        old_ends = ROWS[fmt](old, head)
+        old_ends = self.row_ends.find(self.sha256.get(fmt, ""), self.before.num_rows, len(old))
+        if old_ends is None:
+            old_ends = ROWS[fmt](old, head)
         if len(old_ends) != self.before.num_rows or (len(old_ends) and old_ends[-1] != len(old)):
             return None
         old_starts = np.r_[head, old_ends[:-1]].astype(np.int64)
@@ -323,6 +367,7 @@ class Reuse:
                 f.write(piece)
                 digest.update(piece)
                 size += len(piece)
+        self.row_ends.keep(digest.hexdigest(), head + np.cumsum(ends - starts))
         return {"path": path.name, "bytes": size, "sha256": digest.hexdigest()}
 
 
@@ -471,11 +516,14 @@ def changes_csv(changes: list[dict]) -> bytes:
 def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Provenance], as_of: date,
                     previous: Path | None, target: Path, site_name: str,
                     published: dict[str, pa.Table] | None = None, link_earlier: bool = False,
-                    written_by: dict | None = None) -> OpenData:
+                    written_by: dict | None = None, row_ends: Path | None = None) -> OpenData:
     """Write ``target`` (the site's ``data/`` folder): earlier releases copied forward (or, for
     an incremental build that leaves them where they are, linked), a new release if anything
     changed, ``latest/``, ``releases/index.json`` and the catalog. ``written_by`` says which code
-    wrote the files of the newest release in ``previous`` (see :attr:`OpenData.written_by`)."""
+    wrote the files of the newest release in ``previous`` (see :attr:`OpenData.written_by`);
+    ``row_ends`` is a folder kept between builds for the rows' places in its files (see
+    :class:`RowEnds`)."""
+    ends = RowEnds(row_ends)
     earlier = _previous_releases(previous)
     if earlier and as_of.isoformat() < earlier[-1].date:
         raise BuildError(f"发布日期 {as_of.isoformat()} 早于已发布的最新版本 {earlier[-1].version}：版本只能向前。"
@@ -503,14 +551,17 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
         result.written_by = {"version": version, "writer": writer_fingerprint()}
         # rows that did not change are copied from the release before, not written again, when
         # this code wrote it (other code may have encoded them otherwise)
-        reuse = {name: Reuse(previous / "releases" / earlier[-1].version, name, before[name], old_rows)
+        known = {f["path"]: f.get("sha256", "") for f in earlier[-1].files} if earlier else {}
+        reuse = {name: Reuse(previous / "releases" / earlier[-1].version, name, before[name], old_rows,
+                             {fmt: known.get(f"{name}.{fmt}", "") for fmt in ROWS}, ends)
                  for name, (_, old_rows) in compared.items() if old_rows is not None and same_writer}
         if earlier:
             result.fresh = {name: current[name].filter(pa.array(reuse[name].old_rows < 0)) if name in reuse else current[name]
                             for name in decisions}
         result.releases.append(_write_release(releases_dir / version, version, as_of, decisions, current, changes,
-                                              provenance, site_name, reuse))
+                                              provenance, site_name, reuse, ends))
     latest = result.releases[-1]
+    ends.only(latest.files)
     shutil.copytree(releases_dir / latest.version, target / "latest", copy_function=link_or_copy)
     (releases_dir / "index.json").write_text(
         json.dumps({"latest": latest.version, "releases": [r.to_dict() for r in result.releases]}, ensure_ascii=False,
@@ -553,7 +604,7 @@ def _previous_releases(previous: Path | None) -> list[Release]:
 
 def _write_release(folder: Path, version: str, as_of: date, decisions: dict[str, Decisions],
                    current: dict[str, pa.Table], changes: list[dict], provenance: dict[str, Provenance],
-                   site_name: str, reuse: dict[str, Reuse] | None = None) -> Release:
+                   site_name: str, reuse: dict[str, Reuse] | None = None, row_ends: RowEnds | None = None) -> Release:
     folder.mkdir(parents=True)
     files: list[dict] = []
     resources = []
@@ -568,7 +619,11 @@ def _write_release(folder: Path, version: str, as_of: date, decisions: dict[str,
                 return written
         data = WRITERS[fmt](current[name])
         path.write_bytes(data)
-        return _file_entry(f"{name}.{fmt}", data)
+        entry = _file_entry(f"{name}.{fmt}", data)
+        if row_ends is not None and row_ends.folder is not None and fmt in ROWS:
+            bytes_ = np.frombuffer(data, np.uint8)
+            row_ends.keep(entry["sha256"], ROWS[fmt](bytes_, _head_length(WRITERS[fmt], current[name])))
+        return entry
 
     # Arrow's kernels, the Parquet writer, file writes and SHA-256 let go of the GIL: the
     # twelve files are made on threads, listed in a fixed order
