@@ -26,6 +26,7 @@ import io
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -297,10 +298,11 @@ class RowEnds:
         if self.folder is None:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        partial = self.folder / f"{ROW_ENDS}{sha256}.npy.partial"
-        with open(partial, "wb") as f:
+        # a name of its own: two files of the same bytes (two empty ones) may be kept at once
+        handle, partial = tempfile.mkstemp(prefix=f"{ROW_ENDS}{sha256}.", suffix=".partial", dir=self.folder)
+        with os.fdopen(handle, "wb") as f:
             np.save(f, ends.astype(np.int64), allow_pickle=False)
-        partial.replace(self.folder / f"{ROW_ENDS}{sha256}.npy")
+        os.replace(partial, self.folder / f"{ROW_ENDS}{sha256}.npy")
 
     def only(self, files: list[dict]) -> None:
         """Remove the entries of files other than ``files`` (the newest release's)."""
