@@ -241,6 +241,7 @@ def test_row_ends_kept_beside_the_site_are_those_a_search_finds_and_give_the_sam
     assert ends.find(entry["sha256"], after.num_rows + 1, len(expected)) is None
     assert ends.find(entry["sha256"], after.num_rows, len(expected) + 1) is None
     assert RowEnds(None).find(entry["sha256"], after.num_rows, len(expected)) is None
+    assert ends.find("../" + entry["sha256"][3:], after.num_rows, len(expected)) is None  # only SHA-256 names
 
 
 def test_a_release_file_that_is_not_one_row_per_record_is_written_whole(tmp_path):

@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -272,6 +273,7 @@ def _row_ends(data: np.ndarray, start: int, quoted: bool, block: int = 1 << 26) 
 
 ROWS = {"csv": csv_row_ends, "jsonl": jsonl_row_ends}
 ROW_ENDS = "row-ends-"  # + a file's SHA-256 + ".npy": where each of its rows ends (see RowEnds)
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # what a release index says of a file; nothing else names an entry
 
 
 @dataclass
@@ -285,7 +287,7 @@ class RowEnds:
     folder: Path | None
 
     def find(self, sha256: str, rows: int, size: int) -> np.ndarray | None:
-        if self.folder is None or not sha256:
+        if self.folder is None or not _SHA256.fullmatch(sha256):
             return None
         try:
             ends = np.load(self.folder / f"{ROW_ENDS}{sha256}.npy", allow_pickle=False)
@@ -295,7 +297,7 @@ class RowEnds:
         return ends if ok else None
 
     def keep(self, sha256: str, ends: np.ndarray) -> None:
-        if self.folder is None:
+        if self.folder is None or not _SHA256.fullmatch(sha256):
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         # a name of its own: two files of the same bytes (two empty ones) may be kept at once
@@ -563,7 +565,8 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
         result.releases.append(_write_release(releases_dir / version, version, as_of, decisions, current, changes,
                                               provenance, site_name, reuse, ends))
     latest = result.releases[-1]
-    ends.only(latest.files)
+    # the newest release's entries, and the one before (still the published one if this build fails)
+    ends.only([*latest.files, *(earlier[-1].files if earlier else [])])
     shutil.copytree(releases_dir / latest.version, target / "latest", copy_function=link_or_copy)
     (releases_dir / "index.json").write_text(
         json.dumps({"latest": latest.version, "releases": [r.to_dict() for r in result.releases]}, ensure_ascii=False,
