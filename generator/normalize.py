@@ -393,6 +393,17 @@ def dates_with_validity(values: pa.Array, open_end: bool = False) -> tuple[pa.Ar
     return pc.replace_with_mask(cleaned, pa.array(other), as_text), parsed
 
 
+def iso_days(days: np.ndarray) -> pa.Array:
+    """Days (datetime64[D]) as ISO text, "" for NaT: Arrow's cast of the dates, many times
+    faster than NumPy's ``datetime_as_string`` and a Python string per row. NumPy's text is
+    kept for years past four digits, where the two may differ."""
+    days = days.astype("datetime64[D]")
+    known = days[~np.isnat(days)]
+    if len(known) and not (np.datetime64("0001-01-01") <= known.min() and known.max() <= np.datetime64("9999-12-31")):
+        return pa.array(np.where(np.isnat(days), "", np.datetime_as_string(days, unit="D")).astype(object), pa.string())
+    return pc.fill_null(pc.cast(pa.array(days, pa.date32(), from_pandas=True), pa.string()), "")
+
+
 def parse_dates(cleaned: pa.Array) -> np.ndarray:
     """The dates in ``cleaned`` as datetime64[D]; NaT where a value is not a real date."""
     return _parse(cleaned)[0]

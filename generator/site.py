@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -20,6 +21,7 @@ from time import perf_counter
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -339,20 +341,19 @@ def region_name(code: str) -> str:
     return found.full_name if found else f"行政区划 {code}"
 
 
-def sitemap_entries(docs: Path, pages: GeneratedPages, as_of: date):
-    """Every page of the site with the day it last changed: the build date for the hand-written
-    pages, the newest record's date for subject pages and listings."""
+def sitemap_entries(docs: Path, pages: GeneratedPages, as_of: date) -> list[tuple[Sequence[str] | pa.Array, Sequence[str] | pa.Array]]:
+    """Every page of the site with the day it last changed, as (paths, days) blocks: the build
+    date for the hand-written pages, the newest record's date for subject pages and listings."""
     today = as_of.isoformat()
+    hand_written = []
     for md in sorted(docs.rglob("*.md")):
         path = md.relative_to(docs).with_suffix("").as_posix()
-        if path.startswith("_"):
-            continue
-        yield ("" if path == "index" else (path[:-len("/index")] if path.endswith("/index") else path) + "/"), today
-    yield from pages.subjects.lastmod
-    yield from pages.listings.lastmod
-    for kind in pages.listings.groups:
-        if kind != "dataset":
-            yield KINDS[kind][1] + "/", today
+        if not path.startswith("_"):
+            hand_written.append("" if path == "index" else (path[:-len("/index")] if path.endswith("/index") else path) + "/")
+    indexes = [KINDS[kind][1] + "/" for kind in pages.listings.groups if kind != "dataset"]
+    listing_paths, listing_days = zip(*pages.listings.lastmod, strict=True) if pages.listings.lastmod else ((), ())
+    return [(hand_written, [today] * len(hand_written)), pages.subjects.lastmod, (listing_paths, listing_days),
+            (indexes, [today] * len(indexes))]
 
 
 def gather_pages(project: Path, docs: Path, intake: Intake, decisions: dict[str, Decisions], policy: Policy,
@@ -530,7 +531,7 @@ def known_id_numbers(intake: Intake) -> set[str]:
     for records in intake.records.values():
         for name in ("subject_id_no", "legal_rep_id_no"):
             if name in records.column_names:
-                numbers.update(v for v in records[name].to_pylist() if v)
+                numbers.update(v for v in pc.unique(records[name]).to_pylist() if v)
     return numbers
 
 

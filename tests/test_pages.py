@@ -236,7 +236,7 @@ def test_sitemap_index_and_robots(demo):
 
 def test_sitemaps_split_at_the_protocol_limit(tmp_path, monkeypatch):
     monkeypatch.setattr(sitemaps, "MAX_URLS", 3)
-    assert sitemaps.write_sitemaps(tmp_path, "https://example.org", [(f"p{i}/", "2026-01-0" + str(i)) for i in range(1, 8)]) == 3
+    assert sitemaps.write_sitemaps(tmp_path, "https://example.org", [([f"p{i}/" for i in range(1, 8)], [f"2026-01-0{i}" for i in range(1, 8)])]) == 3
     index = (tmp_path / "sitemap.xml").read_text(encoding="utf-8")
     assert index.count("<sitemap>") == 3 and "<lastmod>2026-01-07</lastmod>" in index
     assert (tmp_path / "sitemaps" / "3.xml").read_text(encoding="utf-8").count("<url>") == 1

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..normalize import one_array, parse_dates
+from ..normalize import iso_days, one_array, parse_dates
 from ..schema import Dataset
 from .policy import SEVERITIES, Policy
 from .privacy import protect
@@ -95,9 +95,8 @@ def decide(dataset: Dataset, records: pa.Table, as_of: date, policy: Policy | No
         reason = np.where(mask, code, reason)
     reasons = pa.array(reason, pa.string())
     published = pc.is_in(reasons, value_set=SHOWN).to_numpy(zero_copy_only=False) if n else np.zeros(0, dtype=bool)
-    shown_until = np.where(np.isnat(until), "", np.datetime_as_string(until, unit="D")) if n else np.zeros(0, dtype=object)
     table = records.append_column(PUBLISHED, pa.array(published, pa.bool_()))
-    table = table.append_column(DISPLAY_UNTIL, pa.array(shown_until.astype(object), pa.string()))
+    table = table.append_column(DISPLAY_UNTIL, iso_days(until))
     table = table.append_column(REASON, reasons)
     table = table.append_column(SEVERITY, pa.array(np.asarray(severity, dtype=object), pa.string()))
     table = table.append_column(REGIME, pa.array(np.asarray(regime, dtype=object), pa.string()))

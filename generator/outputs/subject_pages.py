@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from markupsafe import Markup, escape
 
 from ..incremental import group_digests
-from ..normalize import parse_dates, string_ranks
+from ..normalize import iso_days, parse_dates, string_ranks
 from .disclosures import Disclosures
 from .opendata import public_columns
 from .render import OPEN, Stencil, Writer, escape_html, holds, join, run_parallel, shared, workers, write_files
@@ -60,7 +60,7 @@ SECTIONS = (
 class SubjectPagesResult:
     subjects: int  # pages written (all of them, or in an incremental build the changed ones)
     records: int
-    lastmod: list[tuple[str, str]]  # (page path, the newest record's date), for the sitemaps
+    lastmod: tuple[pa.Array, pa.Array]  # page paths and the newest record's date of each, for the sitemaps
 
 
 @dataclass
@@ -74,10 +74,15 @@ class SubjectIndex:
     ds: np.ndarray
     rows: np.ndarray
     bounds: np.ndarray
-    lastmod: list[tuple[str, str]]
+    newest: np.ndarray  # the newest record's date per subject (datetime64[D])
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def lastmod(self) -> tuple[pa.Array, pa.Array]:
+        """Each subject page's path and the newest record's date, for the sitemaps."""
+        paths = pc.binary_join_element_wise("subjects/", pa.array(self.ids, pa.string()), "/", "")
+        return paths, iso_days(self.newest)
 
 
 def subject_index(disclosures: Disclosures) -> SubjectIndex:
@@ -103,8 +108,7 @@ def subject_index(disclosures: Disclosures) -> SubjectIndex:
     starts = np.flatnonzero(np.r_[True, sorted_ranks[1:] != sorted_ranks[:-1]]) if len(order) else np.zeros(0, np.int64)
     newest = np.maximum.reduceat(np.concatenate(date_parts)[order], starts) if len(starts) else np.zeros(0, "datetime64[D]")
     ids = page_ids.take(pa.array(order[starts])).to_numpy(zero_copy_only=False)
-    lastmod = list(zip((f"subjects/{p}/" for p in ids.tolist()), np.datetime_as_string(newest).tolist(), strict=True))
-    return SubjectIndex(names, ids, ds, rows, np.r_[starts, len(order)].astype(np.int64), lastmod)
+    return SubjectIndex(names, ids, ds, rows, np.r_[starts, len(order)].astype(np.int64), newest)
 
 
 def _days(dates: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -135,7 +139,7 @@ def write_subject_pages(disclosures: Disclosures, writer: Writer, env, region_na
              "markup": _Markup.of(env.get_template("pages/subject.html")), "region_name": region_name}
     chunk = min(2000, max(250, len(chosen) // (4 * workers())))  # a few chunks a worker, for balance
     written = run_parallel(_write_range, len(chosen), state, chunk=chunk)
-    return SubjectPagesResult(written, len(index.rows), index.lastmod)
+    return SubjectPagesResult(written, len(index.rows), index.lastmod())
 
 
 def _write_range(span: tuple[int, int]) -> int:
