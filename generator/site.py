@@ -26,7 +26,7 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .clock import CHINA
-from .disclosure import REASONS, Decisions, Policy, decide_all
+from .disclosure import REASONS, Decisions, Policy, decide
 from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
 from .errors import BuildError, ConfigError
 from .incremental import (
@@ -59,7 +59,8 @@ from .outputs.subject_pages import SubjectIndex, SubjectPagesResult, subject_dig
 from .regions import region
 from .report import to_json
 from .scan import Finding, scan, scan_values
-from .schema import datasets
+from .schema import Dataset, datasets
+from .threads import side_by_side, together
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,8 +130,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     intake = run_intake(datasets_dir, as_of, cache_dir=intake_cache(out))
     phases.done("intake (read, validate)")
     policy = load_policy(project / POLICY_FILE)
-    decisions = decide_all(intake, policy)
-    published = {name: published_table(d) for name, d in decisions.items()}
+    decisions, published = decide_and_publish(intake, policy)
     phases.done("publication decisions")
     site = site_settings(config)
     shaping = fingerprint(project, {"policy": (project / POLICY_FILE).read_text(encoding="utf-8")
@@ -202,6 +202,18 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     return BuildResult(out, intake, decisions, open_data, pages, phases, todo)
 
 
+def decide_and_publish(intake: Intake, policy: Policy) -> tuple[dict[str, Decisions], dict[str, pa.Table]]:
+    """Every dataset's publication decisions and its published records (:func:`published_table`),
+    the datasets side by side, the largest first."""
+    def decided(dataset: Dataset) -> tuple[Decisions, pa.Table]:
+        decisions = decide(dataset, intake.records[dataset.name], intake.as_of, policy)
+        return decisions, published_table(decisions)
+
+    largest_first = sorted(datasets(), key=lambda d: -intake.records[d.name].num_rows)
+    done = {d.name: result for d, result in zip(largest_first, side_by_side(decided, largest_first), strict=True)}
+    return ({d.name: done[d.name][0] for d in datasets()}, {d.name: done[d.name][1] for d in datasets()})
+
+
 def take_known_digests(disclosures: Disclosures, open_data: OpenData, saved: tuple[str, dict[str, np.ndarray]] | None) -> None:
     """The last build's record digests, for the records whose values are as they were in the
     release it left (the one this build's release was compared with)."""
@@ -234,10 +246,10 @@ def plan_units(disclosures: Disclosures, feeds: FeedPlan
                ) -> tuple[SubjectIndex, ListingPlan, dict[str, Units], list[tuple[str, int]]]:
     """Every subject page, listing page, subject feed and other feed or archive page, each with
     a digest of its inputs; and the feed families the last kind spans (label, documents)."""
-    index = subject_index(disclosures)
-    listings = plan_listings(disclosures, region_name)
-    keys, digests = document_digests(feeds, "subject")
-    feed_keys, feed_digests, families = site_feed_digests(feeds)
+    disclosures.record_digests, feeds.event_digests  # noqa: B018  (made once, before the tasks that share them)
+    index, listings, (keys, digests), (feed_keys, feed_digests, families) = together(
+        lambda: subject_index(disclosures), lambda: plan_listings(disclosures, region_name),
+        lambda: document_digests(feeds, "subject"), lambda: site_feed_digests(feeds))
     units = {
         "subjects": Units(pa.array(index.ids, pa.string()), subject_digests(disclosures, index)),
         "listings": Units(pa.array(listings.paths(), pa.string()),

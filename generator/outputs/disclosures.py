@@ -24,6 +24,7 @@ from ..incremental import row_digests, text_digests
 from ..normalize import string_ranks
 from ..schema import Dataset
 from ..subjects import page_ids, region_codes
+from ..threads import side_by_side, take_rows
 from .opendata import published_table
 
 # what a listing row shows as the record's reference and its gist, per dataset
@@ -98,18 +99,19 @@ class Disclosures:
 def gather(decisions: dict[str, Decisions], published: dict[str, pa.Table] | None = None) -> Disclosures:
     """The published records of every dataset; ``published`` reuses tables already made by
     :func:`published_table` (the open-data step makes them too)."""
-    by_dataset = {}
-    parts = []
-    for name, d in decisions.items():
-        table = published[name] if published is not None else published_table(d)
+    def shaped(d: Decisions) -> tuple[DatasetRecords, pa.Table]:
+        table = published[d.dataset.name] if published is not None else published_table(d)
         table = (table.append_column("page_id", page_ids(table))
                  .append_column("region", region_codes(table))
                  .append_column("authority_key", authority_keys(table["authority"], table["authority_uscc"])))
-        by_dataset[name] = DatasetRecords(d.dataset, table)
-        parts.append(_listing_part(d.dataset, table))
+        return DatasetRecords(d.dataset, table), _listing_part(d.dataset, table)
+
+    done = side_by_side(shaped, decisions.values())  # the datasets side by side
+    by_dataset = {name: records for name, (records, _) in zip(decisions, done, strict=True)}
+    parts = [part for _, part in done]
     listing = pa.concat_tables(parts) if parts else pa.table({c: pa.array([], pa.string()) for c in LISTING_COLUMNS})
     order = newest_first(listing, {name: records.table.num_rows for name, records in by_dataset.items()})
-    return Disclosures(by_dataset, listing.take(pa.array(order)), order)
+    return Disclosures(by_dataset, take_rows(listing, pa.array(order)), order)
 
 
 def newest_first(listing: pa.Table, sizes: dict[str, int]) -> np.ndarray:

@@ -32,6 +32,7 @@ from markupsafe import Markup
 from ..incremental import text_digests
 from ..normalize import one_array
 from ..schema import datasets
+from ..threads import side_by_side
 from .disclosures import Disclosures
 from .render import OPEN, Stencil, Writer, escape_html, run_parallel, shared, string_offsets
 
@@ -131,19 +132,22 @@ def plan_listings(disclosures: Disclosures, region_name: Callable[[str], str]) -
     month = pc.utf8_slice_codeunits(listing["date"], 0, 7)
     listing = listing.append_column("month", pc.if_else(pc.equal(month, ""), UNDATED, month))
     titles = {d.name: d.title for d in datasets()}
-    orders: dict[str, np.ndarray] = {}
-    groups: dict[str, list[Group]] = {}
-    for kind, (column, *_rest) in KINDS.items():
+
+    def grouped(kind: str) -> tuple[np.ndarray, list[Group]]:
+        column = KINDS[kind][0]
         # by the kind's column, then date (newest first), dataset and record id: the listing is in
         # that order already and Arrow's sort is stable, so one key is enough
         order = pc.sort_indices(listing[column])
         if kind == "region":
             order = order.filter(pc.not_equal(listing[column].take(order), ""))
-        orders[kind] = order.to_numpy()
         keyed = pa.table({column: listing[column].take(order), "dataset": listing["dataset"].take(order),
                           "date": listing["date"].take(order), "authority": listing["authority"].take(order),
                           "month": listing["month"].take(order)})
-        groups[kind] = _groups(kind, keyed, column, titles, region_name)
+        return order.to_numpy(), _groups(kind, keyed, column, titles, region_name)
+
+    done = dict(zip(KINDS, side_by_side(grouped, KINDS), strict=True))  # the kinds side by side
+    orders = {kind: order for kind, (order, _) in done.items()}
+    groups = {kind: kind_groups for kind, (_, kind_groups) in done.items()}
     tasks = []
     for kind in KINDS:
         for g in groups[kind]:

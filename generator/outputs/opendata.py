@@ -48,6 +48,7 @@ from ..normalize import IdIndex, hex_id_keys, one_array, string_buffers
 from ..provenance import Provenance
 from ..schema import Dataset
 from ..subjects import record_ids
+from ..threads import take_rows
 
 FORMATS = ("csv", "jsonl", "parquet")
 MEDIATYPES = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet"}
@@ -112,7 +113,7 @@ def published_table(decisions: Decisions) -> pa.Table:
     # one take, in record id order, of the published rows (the order is stable: as sort_by)
     order = pa.array(id_order(ids))
     kept = [*public_columns(dataset)[1:-len(EXTRA_COLUMNS)], DISPLAY_UNTIL, REASON, UNDER_OBJECTION]
-    table = protect(dataset, table.select(kept).take(pc.take(shown, order)))
+    table = protect(dataset, take_rows(table.select(kept), pc.take(shown, order)))
     columns: dict[str, pa.Array] = {"record_id": ids.take(order)}
     for name in public_columns(dataset)[1:-len(EXTRA_COLUMNS)]:
         columns[name] = pc.fill_null(one_array(table[name]), "") if table.num_rows else pa.array([], pa.string())

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from ..threads import workers
 from .shell import Shell
 
 _WORK: dict = {}  # state shared with forked workers: set before the pool starts
@@ -162,12 +163,6 @@ def environment(templates: Path) -> Environment:
     env = Environment(loader=FileSystemLoader(templates), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, keep_trailing_newline=True, trim_blocks=False)
     return env
-
-
-def workers() -> int:
-    """Processes to use: the machine's cores, at most 8 (``GONGSHI_WORKERS`` overrides)."""
-    configured = os.environ.get("GONGSHI_WORKERS")
-    return max(1, int(configured)) if configured else max(1, min(8, os.cpu_count() or 1))
 
 
 def run_parallel(task: Callable[[tuple[int, int]], int], total: int, state: dict, chunk: int = 4000) -> int:
