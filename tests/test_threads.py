@@ -1,0 +1,68 @@
+"""Work side by side on threads, and the column helpers the build runs on them."""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from generator import threads
+from generator.normalize import iso_days
+from generator.outputs import sitemaps
+
+
+def test_side_by_side_keeps_the_order_and_raises_the_first_error(monkeypatch):
+    monkeypatch.setenv("GONGSHI_WORKERS", "2")
+    assert threads.side_by_side(lambda n: n * n, range(50)) == [n * n for n in range(50)]
+    assert threads.together(lambda: "a", lambda: "b") == ["a", "b"]
+
+    def fails(n: int) -> int:
+        if n == 3:
+            raise ValueError("row 3")
+        return n
+
+    with pytest.raises(ValueError, match="row 3"):
+        threads.side_by_side(fails, range(6))
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_take_rows_equals_arrows_take(monkeypatch, workers):
+    monkeypatch.setenv("GONGSHI_WORKERS", workers)
+    monkeypatch.setattr(threads, "TAKE_THREADED_ROWS", 10)
+    n = 1_000
+    table = pa.table({"id": pa.array([f"r{i}" for i in range(n)]), "n": pa.array(np.arange(n)),
+                      "maybe": pa.array([None if i % 7 == 0 else str(i) for i in range(n)])})
+    order = pa.array(np.random.default_rng(1).permutation(n))
+    taken = threads.take_rows(table, order)
+    assert taken.equals(table.take(order))
+    assert taken.schema == table.schema
+
+
+def test_iso_days_are_numpys_text():
+    days = np.array(["1900-01-01", "2024-02-29", "NaT", "0999-05-01", "9999-12-31"], dtype="datetime64[D]")
+    assert iso_days(days).to_pylist() == ["1900-01-01", "2024-02-29", "", "0999-05-01", "9999-12-31"]
+    every = np.arange(np.datetime64("1950-01-01"), np.datetime64("2100-01-01"))
+    assert iso_days(every).to_pylist() == np.datetime_as_string(every, unit="D").tolist()
+    for beyond in ("-0001-01-01", "10000-01-01"):  # years not of four digits: NumPy's text
+        days = np.array([beyond, "2026-01-01", "NaT"], dtype="datetime64[D]")
+        assert iso_days(days).to_pylist() == [np.datetime_as_string(days[0]), "2026-01-01", ""]
+    assert iso_days(np.zeros(0, "datetime64[D]")).to_pylist() == []
+
+
+def test_sitemap_urls_are_escaped_as_xml_text(tmp_path):
+    paths = ["a&b/", "<x>/", "plain/"]
+    assert sitemaps.write_sitemaps(tmp_path, "https://example.org/a&b", [(paths, ["2026-01-02", "", "2026-01-01"])]) == 1
+    text = (tmp_path / "sitemaps" / "1.xml").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.startswith("<url>")]
+    assert lines == [f"<url><loc>{escape('https://example.org/a&b/' + p)}</loc>{'<lastmod>' + d + '</lastmod>' if d else ''}</url>"
+                     for p, d in zip(paths, ["2026-01-02", "", "2026-01-01"], strict=True)]
+    index = (tmp_path / "sitemap.xml").read_text(encoding="utf-8")
+    assert "<loc>https://example.org/a&amp;b/sitemaps/1.xml</loc><lastmod>2026-01-02</lastmod>" in index
+
+
+def test_an_empty_site_has_one_empty_sitemap(tmp_path):
+    assert sitemaps.write_sitemaps(tmp_path, "https://example.org", []) == 1
+    assert "<url>" not in (tmp_path / "sitemaps" / "1.xml").read_text(encoding="utf-8")
+    assert "<lastmod>" not in (tmp_path / "sitemap.xml").read_text(encoding="utf-8")
