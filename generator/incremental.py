@@ -302,16 +302,18 @@ def site_files(site: Path, skip: set[str]) -> list[str]:
 # Putting a build in place
 
 
-def commit(staged: Path, out: Path, deletions: list[str]) -> tuple[int, int]:
+def commit(staged: Path, out: Path, deletions: list[str], whole: tuple[str, ...] = ()) -> tuple[int, int]:
     """Move every file under ``staged`` into ``out`` and delete ``deletions`` (site-relative),
-    under a journal that :func:`recover` finishes if this is interrupted. Returns (moved,
-    deleted)."""
+    under a journal that :func:`recover` finishes if this is interrupted. ``whole``: folders
+    (site-relative) regenerated whole, put in place with two renames rather than a move per
+    file. Returns (moved, deleted)."""
     journal = out / STATE / JOURNAL
     journal.parent.mkdir(parents=True, exist_ok=True)
     listing = staged.parent / "deletions.json"
     listing.write_text(json.dumps(deletions, ensure_ascii=False), encoding="utf-8")
-    _write_atomically(journal, json.dumps({"staged": str(staged), "deletions": str(listing)}, ensure_ascii=False))
-    return _finish(out, staged, deletions)
+    _write_atomically(journal, json.dumps({"staged": str(staged), "deletions": str(listing), "whole": list(whole)},
+                                          ensure_ascii=False))
+    return _finish(out, staged, deletions, whole)
 
 
 def journal_open(out: Path) -> bool:
@@ -331,13 +333,14 @@ def recover(out: Path) -> bool:
     entry = json.loads(journal.read_text(encoding="utf-8"))
     staged = Path(entry["staged"])
     deletions = json.loads(Path(entry["deletions"]).read_text(encoding="utf-8")) if Path(entry["deletions"]).is_file() else []
-    _finish(out, staged, deletions)
+    _finish(out, staged, deletions, tuple(entry.get("whole", ())))
     shutil.rmtree(staged.parent, ignore_errors=True)
     return True
 
 
-def _finish(out: Path, staged: Path, deletions: list[str]) -> tuple[int, int]:
-    moved = _move_tree(str(staged), str(out), skip=STATE) if staged.is_dir() else 0
+def _finish(out: Path, staged: Path, deletions: list[str], whole: tuple[str, ...] = ()) -> tuple[int, int]:
+    moved = sum(_replace_folder(staged / name, out / name, staged.parent / "replaced") for name in whole)
+    moved += _move_tree(str(staged), str(out), skip=STATE) if staged.is_dir() else 0
     deleted = 0
     for rel in deletions:
         path = out / rel
@@ -354,6 +357,21 @@ def _finish(out: Path, staged: Path, deletions: list[str]) -> tuple[int, int]:
                 os.replace(path, out / STATE / path.name)
     (out / STATE / JOURNAL).unlink(missing_ok=True)
     return moved, deleted
+
+
+def _replace_folder(source: Path, target: Path, aside: Path) -> int:
+    """Put the folder ``source`` in place of ``target``: the old one is renamed into ``aside``
+    (removed with the staging folder), the new one renamed in. Run again after an interruption,
+    it finishes the job: a target already moved aside is not there, a source already moved in
+    is not there. Returns the number of files put in place."""
+    if not source.is_dir():
+        return 0
+    files = sum(len(names) for _, _, names in os.walk(source))
+    if target.exists():
+        aside.mkdir(parents=True, exist_ok=True)
+        os.rename(target, aside / f"{target.name}-{len(list(aside.iterdir()))}")
+    os.rename(source, target)
+    return files
 
 
 def _move_tree(source: str, target: str, skip: str = "") -> int:

@@ -191,7 +191,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         save_release_writer(staged, open_data.written_by)
         save_record_digests(staged, open_data.releases[-1].version, digests)
         if todo.incremental:
-            todo.moved, todo.deleted = commit(staged, out, deletions(before, after))
+            todo.moved, todo.deleted = commit(staged, out, deletions(before, after), whole=(SEARCH_INDEX,))
         else:
             swap(staged, out)
         phases.done("put in place")

@@ -156,6 +156,46 @@ def test_a_commit_cut_short_is_finished_by_the_next_run(first, tmp_path, monkeyp
     assert not list(tmp_path.glob(".gongshi-*"))  # the staging folder went with the journal
 
 
+def test_a_folder_swap_cut_short_is_finished_by_the_next_run(first, tmp_path, monkeypatch):
+    """The search index is put in place whole, with two renames; the process dies between
+    them (the old index moved aside, the new one not yet in): the next run puts it in place."""
+    base, site = first
+    datasets = tmp_path / "datasets"
+    shutil.copytree(base / "datasets", datasets)
+    change(datasets)
+    updated = tmp_path / "updated"
+    shutil.copytree(site, updated)
+    real_rename = os.rename
+
+    def dying_rename(src, dst):
+        if str(dst) == str(updated / "searchindex"):
+            raise KeyboardInterrupt("killed")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(incremental.os, "rename", dying_rename)
+    with pytest.raises(KeyboardInterrupt):
+        build(datasets, updated, LATER)
+    monkeypatch.setattr(incremental.os, "rename", real_rename)
+    assert not (updated / "searchindex").exists()  # moved aside, the new one not yet in
+    assert incremental.recover(updated)
+    full = tmp_path / "full"
+    build(datasets, full, LATER, previous=site, full=True)
+    assert tree(updated) == tree(full)
+    assert not list(tmp_path.glob(".gongshi-*"))
+
+
+def test_a_whole_folder_replaces_the_old_one(tmp_path):
+    """Files of the old folder that the new one lacks go with it; a second run does nothing."""
+    (tmp_path / "new" / "sub").mkdir(parents=True)
+    (tmp_path / "new" / "sub" / "a.json").write_text("new", encoding="utf-8")
+    (tmp_path / "site" / "old").mkdir(parents=True)
+    (tmp_path / "site" / "old" / "gone.json").write_text("old", encoding="utf-8")
+    assert incremental._replace_folder(tmp_path / "new", tmp_path / "site" / "old", tmp_path / "aside") == 1
+    site_files = sorted(p.relative_to(tmp_path / "site").as_posix() for p in (tmp_path / "site").rglob("*") if p.is_file())
+    assert site_files == ["old/sub/a.json"]
+    assert incremental._replace_folder(tmp_path / "new", tmp_path / "site" / "old", tmp_path / "aside") == 0
+
+
 @pytest.mark.parametrize("mode", ["full", "incremental"])
 def test_killing_a_build_part_way_leaves_the_previous_site(first, tmp_path, mode):
     """``kill -9`` while the new site is being written: the previous site is untouched, and the

@@ -820,6 +820,9 @@ def _grouped(kind: str, keys: pa.ChunkedArray, event_kind: np.ndarray, event_nam
 
 def _hash_prefixes(record_ids: pa.Array) -> np.ndarray:
     """The first 32 bits of each record id (hexadecimal hashes), or a CRC of ids of another shape."""
+    keys = hex_id_keys(record_ids)  # the common case: every id is 20 hexadecimal digits
+    if keys is not None:
+        return keys[0] >> np.uint64(32)
     prefixes = pc.utf8_slice_codeunits(record_ids, 0, 8)
     if len(prefixes) and pc.all(pc.match_substring_regex(prefixes, "^[0-9a-f]{8}$")).as_py():
         offsets = np.frombuffer(prefixes.buffers()[1], np.int32)[prefixes.offset: prefixes.offset + len(prefixes) + 1]
