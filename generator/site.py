@@ -145,19 +145,19 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         docs = work / "docs"
         staged = work / "site"
         data = work / "data"
+        disclosures = gather(decisions, published)
+        known = known_id_numbers(intake)
+        search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known)  # the longest step beside: first
+        phases.done("records for the pages")
         open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
                                     data, site["name"], published, link_earlier=before is not None,
                                     written_by=release_writer(out) if previous is None or previous.resolve() == out else None,
                                     row_ends=history_cache(out))
         write_catalog(data, open_data, site)
-        known = known_id_numbers(intake)
         release_scan = beside.start(scan_new_release, data, open_data, known)
-        phases.done("open data")
-        disclosures = gather(decisions, published)
         if before is not None:
             take_known_digests(disclosures, open_data, record_digests(out))
-        search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known)
-        phases.done("records for the pages")
+        phases.done("open data")
         feeds = plan_feeds(decisions, data, as_of, site, region_name, site["url"],
                            published={name: records.table for name, records in disclosures.by_dataset.items()},
                            record_digests=disclosures.digests_of, history_cache=history_cache(out))
