@@ -79,13 +79,30 @@ def first(tmp_path_factory):
     return base, site
 
 
-def test_incremental_build_equals_full_build_byte_for_byte(first, tmp_path):
+def changed_copy(first, tmp_path, symlinks: bool = False) -> tuple[Path, Path]:
+    """The first site's datasets with :func:`change` made, and a copy of its site to rebuild."""
     base, site = first
     datasets = tmp_path / "datasets"
     shutil.copytree(base / "datasets", datasets)
     change(datasets)
     updated = tmp_path / "updated"
-    shutil.copytree(site, updated, symlinks=True)
+    shutil.copytree(site, updated, symlinks=symlinks)
+    return datasets, updated
+
+
+def recovered_equals_full_build(first, tmp_path, datasets: Path, updated: Path) -> None:
+    """The next run finishes the interrupted commit; the site then equals a full build."""
+    assert incremental.recover(updated)
+    assert not (updated / STATE / JOURNAL).exists()
+    full = tmp_path / "full"
+    build(datasets, full, LATER, previous=first[1], full=True)
+    assert tree(updated) == tree(full)
+    assert not list(tmp_path.glob(".gongshi-*"))  # the staging folder went with the journal
+
+
+def test_incremental_build_equals_full_build_byte_for_byte(first, tmp_path):
+    site = first[1]
+    datasets, updated = changed_copy(first, tmp_path, symlinks=True)
     result = build(datasets, updated, LATER)
     work = result.work
     assert work.incremental
@@ -127,12 +144,7 @@ def test_changed_settings_or_full_flag_force_a_full_build(first, tmp_path, monke
 def test_a_commit_cut_short_is_finished_by_the_next_run(first, tmp_path, monkeypatch):
     """The process dies while moving changed files into place: the journal lets the next run
     finish the job, and the result equals a full build."""
-    base, site = first
-    datasets = tmp_path / "datasets"
-    shutil.copytree(base / "datasets", datasets)
-    change(datasets)
-    updated = tmp_path / "updated"
-    shutil.copytree(site, updated)
+    datasets, updated = changed_copy(first, tmp_path)
     real_replace = os.replace
     moves = {"n": 0}
 
@@ -148,23 +160,13 @@ def test_a_commit_cut_short_is_finished_by_the_next_run(first, tmp_path, monkeyp
         build(datasets, updated, LATER)
     monkeypatch.setattr(incremental.os, "replace", real_replace)
     assert (updated / STATE / JOURNAL).is_file()  # the journal says what was left to do
-    assert incremental.recover(updated)
-    assert not (updated / STATE / JOURNAL).exists()
-    full = tmp_path / "full"
-    build(datasets, full, LATER, previous=site, full=True)
-    assert tree(updated) == tree(full)
-    assert not list(tmp_path.glob(".gongshi-*"))  # the staging folder went with the journal
+    recovered_equals_full_build(first, tmp_path, datasets, updated)
 
 
 def test_a_folder_swap_cut_short_is_finished_by_the_next_run(first, tmp_path, monkeypatch):
     """The search index is put in place whole, with two renames; the process dies between
     them (the old index moved aside, the new one not yet in): the next run puts it in place."""
-    base, site = first
-    datasets = tmp_path / "datasets"
-    shutil.copytree(base / "datasets", datasets)
-    change(datasets)
-    updated = tmp_path / "updated"
-    shutil.copytree(site, updated)
+    datasets, updated = changed_copy(first, tmp_path)
     real_rename = os.rename
 
     def dying_rename(src, dst):
@@ -177,11 +179,7 @@ def test_a_folder_swap_cut_short_is_finished_by_the_next_run(first, tmp_path, mo
         build(datasets, updated, LATER)
     monkeypatch.setattr(incremental.os, "rename", real_rename)
     assert not (updated / "searchindex").exists()  # moved aside, the new one not yet in
-    assert incremental.recover(updated)
-    full = tmp_path / "full"
-    build(datasets, full, LATER, previous=site, full=True)
-    assert tree(updated) == tree(full)
-    assert not list(tmp_path.glob(".gongshi-*"))
+    recovered_equals_full_build(first, tmp_path, datasets, updated)
 
 
 def test_a_whole_folder_replaces_the_old_one(tmp_path):
