@@ -66,3 +66,8 @@ def test_an_empty_site_has_one_empty_sitemap(tmp_path):
     assert sitemaps.write_sitemaps(tmp_path, "https://example.org", []) == 1
     assert "<url>" not in (tmp_path / "sitemaps" / "1.xml").read_text(encoding="utf-8")
     assert "<lastmod>" not in (tmp_path / "sitemap.xml").read_text(encoding="utf-8")
+
+
+def test_a_missing_sitemap_path_is_an_error_not_an_empty_sitemap(tmp_path):
+    with pytest.raises(ValueError, match="without missing values"):
+        sitemaps.write_sitemaps(tmp_path, "https://example.org", [(pa.array(["a/", None]), ["", ""])])

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -42,7 +41,10 @@ def write_sitemaps(site: Path, site_url: str, blocks: Iterable[tuple[Texts, Text
     mods = pa.concat_arrays([m for _, m in pairs]) if pairs else pa.array([], pa.string())
     lines = pc.binary_join_element_wise(f"<url><loc>{escape(site_url + '/')}", _escaped(paths), "</loc>", _lastmod(mods),
                                         "</url>\n", "")
-    offsets, data = string_buffers(one_array(lines)) or (np.zeros(1, np.int64), np.zeros(0, np.uint8))
+    found = string_buffers(one_array(lines))
+    if found is None:
+        raise ValueError("sitemap entries must be text without missing values")
+    offsets, data = found
     files: list[tuple[str, str]] = []
     for lo in range(0, max(len(paths), 1), MAX_URLS):
         hi = min(lo + MAX_URLS, len(paths))
