@@ -8,6 +8,7 @@ nothing is copied to a worker and nothing is sent back. Results come back in the
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -18,6 +19,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 TAKE_THREADED_ROWS = 100_000  # fewer rows are taken faster on one thread
+_RUNNING = {"pools": 0}  # side_by_side pools at work (see :func:`threads_at_work`)
+_LOCK = threading.Lock()
 
 
 def workers() -> int:
@@ -31,8 +34,21 @@ def side_by_side(task: Callable[[T], R], items: Iterable[T]) -> list[R]:
     items = list(items)
     if workers() == 1 or len(items) < 2:
         return [task(item) for item in items]
-    with ThreadPoolExecutor(min(workers(), len(items))) as pool:
-        return list(pool.map(task, items))
+    with _LOCK:
+        _RUNNING["pools"] += 1
+    try:
+        with ThreadPoolExecutor(min(workers(), len(items))) as pool:
+            return list(pool.map(task, items))
+    finally:
+        with _LOCK:
+            _RUNNING["pools"] -= 1
+
+
+def threads_at_work() -> bool:
+    """Whether :func:`side_by_side` threads are running: no process may be forked then (a
+    child would inherit locks another thread holds) and no state shared with forked workers
+    may be set (``render.map_parallel``)."""
+    return _RUNNING["pools"] > 0
 
 
 def together(*tasks: Callable[[], R]) -> list[R]:

@@ -27,6 +27,22 @@ def test_side_by_side_keeps_the_order_and_raises_the_first_error(monkeypatch):
         threads.side_by_side(fails, range(6))
 
 
+def test_no_forked_workers_from_threads(monkeypatch):
+    """Forking beside running threads is unsafe and the forked workers' state is one per process:
+    map_parallel refuses to run from side_by_side's threads, and runs again after them."""
+    from generator.outputs.render import map_parallel
+
+    monkeypatch.setenv("GONGSHI_WORKERS", "2")
+    with pytest.raises(RuntimeError, match="side_by_side"):
+        threads.side_by_side(lambda n: map_parallel(chunk, n, {}, 10), [20, 30])
+    assert not threads.threads_at_work()
+    assert map_parallel(chunk, 25, {}, 10) == [10, 10, 5]
+
+
+def chunk(bounds: tuple[int, int]) -> int:
+    return bounds[1] - bounds[0]
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_take_rows_equals_arrows_take(monkeypatch, workers):
     monkeypatch.setenv("GONGSHI_WORKERS", workers)

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from ..threads import workers
+from ..threads import threads_at_work, workers
 from .shell import Shell
 
 _WORK: dict = {}  # state shared with forked workers: set before the pool starts
@@ -173,7 +173,11 @@ def run_parallel(task: Callable[[tuple[int, int]], int], total: int, state: dict
 
 def map_parallel(task: Callable[[tuple[int, int]], object], total: int, state: dict, chunk: int) -> list:
     """Run ``task`` over ``[0, total)`` in chunks on every core (in this process when there is
-    one chunk or one core); returns each chunk's result, in order."""
+    one chunk or one core); returns each chunk's result, in order. Not from a thread of
+    ``threads.side_by_side``: the state is one per process, and forking beside running threads
+    is unsafe; work that needs it is done before the threads start."""
+    if threads_at_work():
+        raise RuntimeError("map_parallel called while side_by_side threads run: make its result before starting them")
     _WORK.clear()
     _WORK.update(state)
     ranges = [(a, min(a + chunk, total)) for a in range(0, total, chunk)]
