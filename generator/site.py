@@ -147,7 +147,8 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         data = work / "data"
         disclosures = gather(decisions, published)
         known = known_id_numbers(intake)
-        search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known)  # the longest step beside: first
+        search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known,  # the longest step beside: first
+                              out / SEARCH_INDEX if before is not None else None)
         phases.done("records for the pages")
         open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
                                     data, site["name"], published, link_earlier=before is not None,
@@ -327,12 +328,14 @@ def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures,
     return GeneratedPages(subjects, written)
 
 
-def write_search(folder: Path, disclosures: Disclosures, known: set[str]) -> list[Finding]:
+def write_search(folder: Path, disclosures: Disclosures, known: set[str], previous: Path | None = None) -> list[Finding]:
     """The search index of every published subject and document number, and what it holds that
     must not be published (see :func:`check_privacy`), named by its place in the site: scanned
-    here, beside the build, not with the pages."""
-    write_search_index(folder, *search_tables(disclosures))
-    return [Finding(f"{SEARCH_INDEX}/{f.file}", f.kind, f.value) for f in scan(folder, known)]
+    here, beside the build, not with the pages. In an incremental build, files the site's index
+    (``previous``) holds byte for byte are linked, not written, and not scanned again: as an
+    unchanged page is not."""
+    linked = write_search_index(folder, *search_tables(disclosures), previous=previous)["linked"]
+    return [Finding(f"{SEARCH_INDEX}/{f.file}", f.kind, f.value) for f in scan(folder, known, leave_out=linked)]
 
 
 SEARCH_INDEX = "searchindex"

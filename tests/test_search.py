@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urljoin
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
@@ -199,6 +200,59 @@ def test_rewrites_an_old_index_but_not_another_folder(tmp_path):
     with pytest.raises(ValueError):
         write_search_index(other, subjects_table(SMALL_SUBJECTS), documents_table([]))
     assert (other / "keep.txt").exists()
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_new_code_changes_its_own_shard_not_every_shard_after_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(search, "SORTED_SHARD_BYTES", 1200)
+    monkeypatch.setattr(search, "SORTED_SPLIT", 8)
+    subjects, documents = generated_input(random.Random(3), 3000)
+    write_search_index(tmp_path / "a", subjects, documents)
+    early = ("9145" + "0" * 14, "广西新开业有限公司", "9145" + "0" * 14, ORG)  # sorts before every other code
+    write_search_index(tmp_path / "b", pa.concat_tables([subjects, subjects_table([early])]), documents)
+    a, b = files_of(tmp_path / "a"), files_of(tmp_path / "b")
+    shards = sorted(p for p in b if re.fullmatch(r"c/\d+\.json", p))
+    assert len(shards) > 40
+    changed = [p for p in shards if a.get(p) != b[p]]
+    assert 1 <= len(changed) <= 3, changed
+    # every shard holds at least half the target size and at most twice it (the last may be short)
+    sizes = [len(b[f"c/{i}.json"]) for i in range(len(shards))]
+    assert all(600 <= size <= 2401 for size in sizes[:-1]), sizes
+
+
+def test_cuts_bounds():
+    sizes = np.array([100] * 50 + [5000] + [100] * 50, np.int64)
+    hashes = np.arange(101, dtype=np.uint32) * 7
+    search.SORTED_SHARD_BYTES, saved = 1000, search.SORTED_SHARD_BYTES
+    try:
+        cuts = search._cuts(sizes, hashes).tolist()
+    finally:
+        search.SORTED_SHARD_BYTES = saved
+    assert cuts[0] == 0 and cuts[-1] == 101 and cuts == sorted(set(cuts))
+    ends = np.r_[0, np.cumsum(sizes)]
+    spans = [(a, b, int(ends[b] - ends[a])) for a, b in zip(cuts, cuts[1:], strict=False)]
+    assert (50, 51, 5000) in spans  # an entry larger than the most a shard may hold is a shard alone
+    assert all(500 <= size <= 2000 for a, b, size in spans[:-1] if b - a > 1), spans
+
+
+def test_unchanged_files_are_linked_to_the_previous_index(tmp_path):
+    subjects, documents = generated_input(random.Random(4), 2000)
+    write_search_index(tmp_path / "old", subjects, documents)
+    more = pa.concat_tables([subjects, subjects_table([("91450000MA5XXXXX0Y", "柳州新开业科技有限公司", "91450000MA5XXXXX0Y", ORG)])])
+    stats = write_search_index(tmp_path / "new", more, documents, previous=tmp_path / "old")
+    write_search_index(tmp_path / "fresh", more, documents)
+    old, new = files_of(tmp_path / "old"), files_of(tmp_path / "new")
+    assert new == files_of(tmp_path / "fresh")  # the same bytes as an index written afresh
+    same = sorted(p for p in new if old.get(p) == new[p])
+    assert stats["linked"] == same and 0 < len(same) < len(new)
+    for path in new:
+        linked = (tmp_path / "new" / path).stat().st_ino == (tmp_path / "old" / path).stat().st_ino \
+            if path in old else False
+        assert linked == (path in same), path
+    assert stats["files"] == len(new)
 
 
 def test_empty_input(tmp_path):

@@ -38,7 +38,11 @@ list whose normalised name contains the whole normalised query: exact results wh
 complete, the first matches otherwise (and it says so).
 
 Codes and document numbers. Entries sorted by their normalised key are cut into shards of about
-``SORTED_SHARD_BYTES``; ``top[k]`` is the first key of block k, and ``b<k>.json`` lists the
+``SORTED_SHARD_BYTES``. Where a cut falls depends on the entries around it, not on how many came
+before (:func:`_cuts`): a shard ends before an entry whose key hashes to a multiple of
+``SORTED_SPLIT`` once it holds half the target size, and at twice the target size at the latest,
+so adding a code or a document number changes its own shard and the boundary blocks, not every
+shard after it. ``top[k]`` is the first key of block k, and ``b<k>.json`` lists the
 first keys of the ``block`` shards of block k (shard ``k * block + j``). A prefix ``p`` is looked
 up in the last block whose first key is ``< p``, then in the last shard there whose first key is
 ``< p`` (or shard 0), scanning on to the next shards while keys still start with ``p``. Keys and
@@ -79,6 +83,7 @@ INLINE = 16  # lists of at most this many entries live inside their directory sh
 DIRECTORY_SHARD_BYTES = 8 * 1024  # average name directory shard: the shard count is a power of two near this
 PACK_BYTES = 64 * 1024  # long lists of a directory shard are packed into files of up to this size
 SORTED_SHARD_BYTES = 32 * 1024  # code and document shards are cut at about this size
+SORTED_SPLIT = 256  # one entry in SORTED_SPLIT, by its key's hash, may begin a shard (see _cuts)
 BLOCK = 64  # sorted shards per boundary block
 PERSON = "自然人"
 DOCUMENT_FIELDS = {"licensing": "decision_doc_no", "penalties": "decision_doc_no", "redlist": "listing_basis",
@@ -145,14 +150,16 @@ def fnv1a32(text: str) -> int:
 # Entry point
 
 
-def write_search_index(folder: Path, subjects: pa.Table, documents: pa.Table) -> dict:
+def write_search_index(folder: Path, subjects: pa.Table, documents: pa.Table, previous: Path | None = None) -> dict:
     """Write the index for ``subjects`` (``page_id``, ``name``, ``code``, ``category``) and
     ``documents`` (``doc_no``, ``page_id``, ``record_id``, ``dataset``) into ``folder``, replacing
-    an earlier index there. Returns counts and sizes."""
+    an earlier index there. A file whose bytes ``previous`` (the index the site has now) already
+    holds under the same name is linked to that file, not written again: ``linked`` in the result
+    lists them. Returns counts and sizes."""
     folder = Path(folder)
     _clear(folder)
     subjects = _clean_subjects(subjects)
-    writer = _Writer(folder)
+    writer = _Writer(folder, previous)
     names = _write_names(writer, subjects)
     codes = _write_sorted(writer, "c", "codes", *_code_entries(subjects))
     docs_entries, datasets = _doc_entries(documents, subjects)
@@ -202,16 +209,17 @@ class _Writer:
 
     THREADS = 4
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, previous: Path | None = None):
         self.root = root
+        self.previous = previous
         self.files = 0
         self.bytes = 0
         self.largest: dict[str, int] = {}
         self.made: set[str] = set()
+        self.linked: list[str] = []  # files the previous index already held, byte for byte
 
     def write(self, path: str, data: bytes, kind: str) -> None:
-        self._folders([path])
-        self._count(kind, [_write_file(str(self.root / path), data)])
+        self.write_many([path], pa.array([data], pa.large_binary()), kind)
 
     def write_many(self, paths: list[str], contents: pa.Array, kind: str) -> None:
         """One file per string of ``contents`` (a large_string array), without copying each to Python."""
@@ -219,12 +227,15 @@ class _Writer:
         view = memoryview(data)
         bounds = offsets.tolist()
         self._folders(paths)
-        root = str(self.root)
-        jobs = [(f"{root}/{path}", view[bounds[i]:bounds[i + 1]]) for i, path in enumerate(paths)]
+        root, previous = str(self.root), (str(self.previous) if self.previous is not None else None)
+        jobs = [(f"{root}/{path}", view[bounds[i]:bounds[i + 1]], previous and f"{previous}/{path}")
+                for i, path in enumerate(paths)]
         runs = [jobs[i::self.THREADS] for i in range(self.THREADS)]
         with ThreadPoolExecutor(self.THREADS) as pool:
-            sizes = [size for run in pool.map(lambda run: [_write_file(*job) for job in run], runs) for size in run]
-        self._count(kind, sizes)
+            done = [result for run in pool.map(lambda run: [_put_file(*job) for job in run], runs) for result in run]
+        order = [i for k in range(self.THREADS) for i in range(k, len(jobs), self.THREADS)]
+        self.linked += sorted(paths[i] for i, (_, written) in zip(order, done, strict=True) if not written)
+        self._count(kind, [size for size, _ in done])
 
     def _folders(self, paths: list[str]) -> None:
         for parent in sorted({p.rpartition("/")[0] for p in paths} - self.made - {""}):
@@ -244,7 +255,34 @@ class _Writer:
             "entries": {"subjects": names["entries"], "grams": names["grams"], "codes": codes["entries"],
                         "documents": docs["entries"]},
             "shards": {"names": names["shards"], "codes": codes["shards"], "docs": docs["shards"]},
+            "linked": sorted(self.linked),
         }
+
+
+def _put_file(path: str, data: bytes | memoryview, previous: str | None) -> tuple[int, bool]:
+    """Write ``data`` to ``path``, or link ``path`` to ``previous`` when that file holds the same
+    bytes (a link costs a twentieth of creating and writing a file); its size, and whether it
+    was written."""
+    if previous is not None and _same_bytes(previous, data):
+        try:
+            os.link(previous, path)
+            return memoryview(data).nbytes, False
+        except OSError:  # another file system, or links not allowed: write it
+            pass
+    return _write_file(path, data), True
+
+
+def _same_bytes(path: str, data: bytes | memoryview) -> bool:
+    data = memoryview(data).cast("B")  # as unsigned bytes: a view of an Arrow buffer may be signed
+    size = data.nbytes
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return os.fstat(fd).st_size == size and os.read(fd, size + 1) == data
+    finally:
+        os.close(fd)
 
 
 def _write_file(path: str, data: bytes | memoryview) -> int:
@@ -469,13 +507,9 @@ def _write_sorted(writer: _Writer, folder: str, kind: str, keys: pa.Array, entri
     n = len(entries)
     if n == 0:
         return {"shards": 0, "block": BLOCK, "top": [], "entries": 0}
-    sizes = np.diff(_buffers(entries)[0]) + 1
-    before = np.cumsum(sizes) - sizes
-    _, shard = np.unique(before // SORTED_SHARD_BYTES, return_inverse=True)
-    per_shard = np.bincount(shard)
-    offsets = np.concatenate([[0], np.cumsum(per_shard)]).astype(np.int64)
+    offsets = _cuts(np.diff(_buffers(entries)[0]) + 1, _fnv1a32_many(keys))
     body = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), entries), _s(","))
-    shards = len(per_shard)
+    shards = len(offsets) - 1
     writer.write_many([f"{folder}/{i}.json" for i in range(shards)],
                       pc.binary_join_element_wise(_s("["), body, _s("]"), _s("")), kind)
     first_keys = keys.take(pa.array(offsets[:-1])).to_pylist()
@@ -483,6 +517,29 @@ def _write_sorted(writer: _Writer, folder: str, kind: str, keys: pa.Array, entri
         block = json.dumps(first_keys[k:k + BLOCK], ensure_ascii=False, separators=(",", ":"))
         writer.write(f"{folder}/b{k // BLOCK}.json", block.encode(), f"{kind}_blocks")
     return {"shards": shards, "block": BLOCK, "top": first_keys[::BLOCK], "entries": n}
+
+
+def _cuts(sizes: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """Where shards of entries (their ``sizes`` in bytes, the ``hashes`` of their keys) begin, and
+    the end: a shard is at least half of ``SORTED_SHARD_BYTES`` (unless it is the last) and ends
+    before the first entry after that whose hash is a multiple of ``SORTED_SPLIT``, or before the
+    entry that would take it past twice ``SORTED_SHARD_BYTES`` (or after its first entry, when
+    that alone is larger). A cut depends only on the entries since the cut before it, so an entry
+    added or removed moves the cuts of its own neighbourhood; the cuts after the next one chosen
+    by a hash are where they were."""
+    n = len(sizes)
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    candidates = np.flatnonzero(hashes % SORTED_SPLIT == 0)
+    least, most = SORTED_SHARD_BYTES // 2, 2 * SORTED_SHARD_BYTES
+    cuts, at = [0], 0
+    while at < n:
+        first_allowed = max(at + 1, int(np.searchsorted(starts, starts[at] + least, "left")))
+        past_most = max(at + 1, int(np.searchsorted(ends, starts[at] + most, "right")))
+        k = int(np.searchsorted(candidates, first_allowed, "left"))
+        at = min(int(candidates[k]) if k < len(candidates) else n, past_most, n)
+        cuts.append(at)
+    return np.array(cuts, np.int64)
 
 
 # --------------------------------------------------------------------------------------------
