@@ -119,12 +119,21 @@ class ListingPlan:
             # pages may overlap (a landing page repeats its newest month's first rows): prefix sums
             sums = np.vstack([np.zeros((1, 2), np.uint64), np.cumsum(ordered, axis=0, dtype=np.uint64)])
             out[picked] = sums[bounds[:, 1]] - sums[bounds[:, 0]]
-        return out + text_digests([_meta(group, page) for _, group, page in self.tasks])
+        metas: dict[int, tuple[str, str]] = {}  # a group's pages share all of it but the page number
+        texts = []
+        for _, group, page in self.tasks:
+            meta = metas.get(id(group))
+            if meta is None:
+                meta = metas[id(group)] = _meta(group)
+            texts.append(f"{meta[0]}{page}{meta[1]}")
+        return out + text_digests(texts)
 
 
-def _meta(group: Group, page: int) -> str:
+def _meta(group: Group) -> tuple[str, str]:
+    """What a page of ``group`` says besides its rows, before and after its page number."""
     months = [(m.month, m.total) for m in group.months]
-    return f"{group.kind}|{group.key}|{group.name}|{group.month}|{page}|{group.pages}|{group.total}|{sorted(group.counts.items())}|{months}"
+    return (f"{group.kind}|{group.key}|{group.name}|{group.month}|",
+            f"|{group.pages}|{group.total}|{sorted(group.counts.items())}|{months}")
 
 
 def plan_listings(disclosures: Disclosures, region_name: Callable[[str], str]) -> ListingPlan:
