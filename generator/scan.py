@@ -78,8 +78,11 @@ def scan(root: Path, known: Iterable[str] = (), skip: Iterable[str] = (), encode
 
 
 ENCODINGS = {".csv", ".jsonl"}  # of a Parquet file's values, in a data release
-PARALLEL_FILES = 20_000  # more files, or more bytes than PARALLEL_BYTES: one process per core
-PARALLEL_BYTES = 64 << 20
+# more files, or more bytes than PARALLEL_BYTES: one process per core. Fewer are scanned here: a
+# worker's start (imports, the known numbers sent and made into lookups) costs about as much CPU
+# as scanning a hundred megabytes, and at 235 MB two workers took as long as one process
+PARALLEL_FILES = 100_000
+PARALLEL_BYTES = 1 << 30
 FILE_COST = 4096  # what opening and reading a file costs, in bytes scanned
 
 
