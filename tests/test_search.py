@@ -8,6 +8,7 @@ types into the header box of a built site served under a sub-path, at desktop an
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -223,17 +224,13 @@ def test_a_new_code_changes_its_own_shard_not_every_shard_after_it(tmp_path, mon
     assert all(600 <= size <= 2401 for size in sizes[:-1]), sizes
 
 
-def test_cuts_bounds():
+def test_cuts_bounds(monkeypatch):
+    monkeypatch.setattr(search, "SORTED_SHARD_BYTES", 1000)
     sizes = np.array([100] * 50 + [5000] + [100] * 50, np.int64)
-    hashes = np.arange(101, dtype=np.uint32) * 7
-    search.SORTED_SHARD_BYTES, saved = 1000, search.SORTED_SHARD_BYTES
-    try:
-        cuts = search._cuts(sizes, hashes).tolist()
-    finally:
-        search.SORTED_SHARD_BYTES = saved
+    cuts = search._cuts(sizes, np.arange(101, dtype=np.uint32) * 7).tolist()
     assert cuts[0] == 0 and cuts[-1] == 101 and cuts == sorted(set(cuts))
     ends = np.r_[0, np.cumsum(sizes)]
-    spans = [(a, b, int(ends[b] - ends[a])) for a, b in zip(cuts, cuts[1:], strict=False)]
+    spans = [(a, b, int(ends[b] - ends[a])) for a, b in itertools.pairwise(cuts)]
     assert (50, 51, 5000) in spans  # an entry larger than the most a shard may hold is a shard alone
     assert all(500 <= size <= 2000 for a, b, size in spans[:-1] if b - a > 1), spans
 
