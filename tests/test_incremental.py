@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -23,10 +24,11 @@ import pyarrow as pa
 import pytest
 
 from generator import incremental
+from generator.errors import BuildError
 from generator.incremental import JOURNAL, STATE, State, Units
 from generator.site import build
 
-from .conftest import Folder, row, uscc
+from .conftest import PERSON_ID, Folder, row, uscc
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST = date(2026, 11, 20)
@@ -126,6 +128,38 @@ def test_a_second_build_of_the_same_input_rewrites_no_page(first, tmp_path):
     assert result.work.deleted == 0
     assert "增量构建：重写主体页面 0 个、列表页 0 个、主体订阅源 0 个、其他订阅源和存档页 0 个" in result.describe()
     assert tree(again) == before
+
+
+def test_an_incremental_build_links_the_unchanged_search_files_and_scans_the_new_ones(first, tmp_path, monkeypatch):
+    import generator.site as site_module
+    from generator.outputs import search
+
+    def inodes(site: Path) -> dict[str, int]:
+        return {p.relative_to(site).as_posix(): p.stat().st_ino for p in (site / "searchindex").rglob("*") if p.is_file()}
+
+    base, site = first
+    again = tmp_path / "again"
+    shutil.copytree(site, again)
+    before = inodes(again)
+    build(base / "datasets", again, FIRST)
+    assert inodes(again) == before and len(before) > 5  # the same input: every file kept, none written
+
+    # a leak in the index this build makes is found in the files it writes
+    datasets, updated = changed_copy(first, tmp_path / "leak")
+    before = tree(updated)
+    real = search.search_tables
+
+    def leaking(disclosures):
+        subjects, documents = real(disclosures)
+        names = [f"某公司{PERSON_ID}" if page_id == NEW_SUBJECT else name
+                 for page_id, name in zip(subjects["page_id"].to_pylist(), subjects["name"].to_pylist(), strict=True)]
+        return subjects.set_column(1, "name", pa.array(names, pa.large_string())), documents
+
+    monkeypatch.setattr(site_module, "search_tables", leaking)
+    with pytest.raises(BuildError) as raised:
+        build(datasets, updated, LATER)
+    assert re.search(r"\nsearchindex/n/\d+(-\d+)?\.json: 身份证号码 450102\*{8}", str(raised.value))
+    assert tree(updated) == before
 
 
 def test_changed_settings_or_full_flag_force_a_full_build(first, tmp_path, monkeypatch):
