@@ -92,6 +92,16 @@ def changed_copy(first, tmp_path, symlinks: bool = False) -> tuple[Path, Path]:
     return datasets, updated
 
 
+def killed_part_way(monkeypatch, call: str, dying, datasets: Path, updated: Path) -> None:
+    """Rebuild ``updated`` with ``os.<call>`` replaced by ``dying`` (which raises part-way, as a
+    killed process stops), then give the real call back."""
+    real = getattr(incremental.os, call)
+    monkeypatch.setattr(incremental.os, call, dying)
+    with pytest.raises(KeyboardInterrupt):
+        build(datasets, updated, LATER)
+    monkeypatch.setattr(incremental.os, call, real)
+
+
 def recovered_equals_full_build(first, tmp_path, datasets: Path, updated: Path) -> None:
     """The next run finishes the interrupted commit; the site then equals a full build."""
     assert incremental.recover(updated)
@@ -189,10 +199,7 @@ def test_a_commit_cut_short_is_finished_by_the_next_run(first, tmp_path, monkeyp
                 raise KeyboardInterrupt("killed")
         return real_replace(src, dst)
 
-    monkeypatch.setattr(incremental.os, "replace", dying_replace)
-    with pytest.raises(KeyboardInterrupt):
-        build(datasets, updated, LATER)
-    monkeypatch.setattr(incremental.os, "replace", real_replace)
+    killed_part_way(monkeypatch, "replace", dying_replace, datasets, updated)
     assert (updated / STATE / JOURNAL).is_file()  # the journal says what was left to do
     recovered_equals_full_build(first, tmp_path, datasets, updated)
 
@@ -208,10 +215,7 @@ def test_a_folder_swap_cut_short_is_finished_by_the_next_run(first, tmp_path, mo
             raise KeyboardInterrupt("killed")
         return real_rename(src, dst)
 
-    monkeypatch.setattr(incremental.os, "rename", dying_rename)
-    with pytest.raises(KeyboardInterrupt):
-        build(datasets, updated, LATER)
-    monkeypatch.setattr(incremental.os, "rename", real_rename)
+    killed_part_way(monkeypatch, "rename", dying_rename, datasets, updated)
     assert not (updated / "searchindex").exists()  # moved aside, the new one not yet in
     recovered_equals_full_build(first, tmp_path, datasets, updated)
 
