@@ -390,6 +390,7 @@ def test_same_input_same_bytes_serial_or_parallel(history, tmp_path, monkeypatch
     again = tmp_path / "again"
     monkeypatch.setenv("GONGSHI_WORKERS", "2")
     monkeypatch.setattr(feeds, "CHUNKS", {"feedgen": 1, "archive": 1, "fast": 1})
+    monkeypatch.setattr(feeds, "ALONE", {"feedgen": 0, "archive": 0, "fast": 0})  # forked workers, however few
     build_feeds(decisions, data, again, LATER, SITE, region_name=lambda code: f"地区{code}")
     first = {p.relative_to(out): p.read_bytes() for p in all_documents(out)}
     second = {p.relative_to(again): p.read_bytes() for p in all_documents(again)}
@@ -405,6 +406,7 @@ def test_writing_only_some_documents_writes_them_as_a_whole_build_does(history, 
     out, _, _, decisions, data = history
     monkeypatch.setenv("GONGSHI_WORKERS", "2")
     monkeypatch.setattr(feeds, "CHUNKS", {"feedgen": chunk, "archive": chunk, "fast": chunk})
+    monkeypatch.setattr(feeds, "ALONE", {"feedgen": 0, "archive": 0, "fast": 0})
     plan = plan_feeds(decisions, data, LATER, SITE, region_name=lambda code: f"地区{code}")
     only = {family_label(f): np.arange(len(f)) % 2 == 1 for f in plan.families}
     some = tmp_path / "some"

@@ -50,6 +50,32 @@ def published(demo):
     return by_subject
 
 
+def test_pages_and_feeds_written_by_worker_processes_are_the_same(demo, tmp_path, monkeypatch):
+    """A few thousand pages are written in the build's own process (forking it costs more); made
+    to fork for the demo's few hundred, the workers write the same bytes, and they did fork
+    (feeds fork for larger families: tests/test_feeds.py makes them fork too)."""
+    import multiprocessing
+
+    from generator.outputs import feeds, listings, subject_pages
+
+    monkeypatch.setenv("GONGSHI_WORKERS", "2")
+    monkeypatch.setattr(subject_pages, "ALONE", 0)
+    monkeypatch.setattr(listings, "ALONE", 0)
+    monkeypatch.setattr(listings, "CHUNK", 20)
+    monkeypatch.setattr(feeds, "ALONE", dict.fromkeys(feeds.ALONE, 0))
+    pools = []
+    fork = multiprocessing.get_context("fork")
+    real = type(fork).Pool
+    monkeypatch.setattr(type(fork), "Pool", lambda self, *a, **k: pools.append(a) or real(self, *a, **k))
+    out = tmp_path / "forked"
+    build(ROOT / "datasets", out, DEMO_AS_OF)
+    assert len(pools) >= 2  # subject pages and listings
+    first, _ = demo
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert [f for f in files if (first / f).read_bytes() != (out / f).read_bytes()] == []
+
+
 def test_every_subject_page_lists_exactly_its_published_records(demo, published):
     out, _ = demo
     pages = {p.name for p in (out / "subjects").iterdir()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from xml.sax.saxutils import escape
 
 import numpy as np
@@ -41,6 +42,22 @@ def test_no_forked_workers_from_threads(monkeypatch):
 
 def chunk(bounds: tuple[int, int]) -> int:
     return bounds[1] - bounds[0]
+
+
+def process_of(bounds: tuple[int, int]) -> int:
+    return os.getpid()
+
+
+def test_a_few_items_are_done_in_this_process(monkeypatch):
+    """Forking a build that holds gigabytes costs more than a few thousand pages take: up to
+    ``alone`` items, map_parallel works here; beyond, in worker processes, with the same result."""
+    from generator.outputs.render import map_parallel
+
+    monkeypatch.setenv("GONGSHI_WORKERS", "2")
+    assert map_parallel(process_of, 30, {}, 10, alone=30) == [os.getpid()] * 3
+    forked = map_parallel(process_of, 31, {}, 10, alone=30)
+    assert len(forked) == 4 and os.getpid() not in forked
+    assert map_parallel(chunk, 31, {}, 10, alone=30) == map_parallel(chunk, 31, {}, 10, alone=31) == [10, 10, 10, 1]
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])

@@ -87,6 +87,7 @@ WINDOW = 100  # entries in a subscription document
 ARCHIVE_PAGE = 500  # events a release contributes to one archive page, at most (on average)
 DEFAULT_TAG_AUTHORITY = "gongshi.invalid,2026"
 CHUNKS = {"feedgen": 8, "archive": 64, "fast": 2000}  # documents per worker task
+ALONE = {"feedgen": 200, "archive": 1000, "fast": 10_000}  # at most this many documents: written in this process
 FEEDS_PAGE = "data/feeds/"
 WITHDRAWAL_PAGE = "data/feeds/#withdrawals"
 GENERATOR = "Gongshi"
@@ -412,14 +413,15 @@ def write_feeds(plan: FeedPlan, out: Path, only: dict[str, np.ndarray] | None = 
     gc.freeze()  # forked workers then leave the parent's objects alone: no copy-on-write of its heap by the GC
     try:
         for family in plan.families:
-            chunk = CHUNKS["archive" if family.kind == "archive" else family.engine]
+            engine = "archive" if family.kind == "archive" else family.engine
             mask = (only or {}).get(family_label(family))
             # an incremental build writes the changed documents only, and makes only their entries:
             # a few changed feeds are written here, without starting worker processes
             docs = np.arange(len(family)) if mask is None else np.flatnonzero(mask)
             if len(docs):
                 written[family.kind] = written.get(family.kind, 0) + run_parallel(
-                    _write_documents, len(docs), {"plan": plan, "family": family, "out": str(out), "docs": docs}, chunk=chunk)
+                    _write_documents, len(docs), {"plan": plan, "family": family, "out": str(out), "docs": docs},
+                    chunk=CHUNKS[engine], alone=ALONE[engine])
     finally:
         gc.unfreeze()
     for family in plan.families:

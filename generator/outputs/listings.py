@@ -37,6 +37,8 @@ from .disclosures import Disclosures
 from .render import OPEN, Stencil, Writer, escape_html, run_parallel, shared, string_offsets
 
 PER_PAGE = 50
+CHUNK = 500  # pages per worker task
+ALONE = 10_000  # at most this many pages are written in this process (see render.map_parallel)
 # kind → (listing column that groups it, folder, index title, what a group is called)
 KINDS = {
     "dataset": ("dataset", "datasets", "", ""),
@@ -171,7 +173,7 @@ def write_listings(plan: ListingPlan, writer: Writer, env, only: np.ndarray | No
     chosen = np.arange(len(plan.tasks)) if only is None else np.flatnonzero(only)
     state = {"plan": plan, "chosen": chosen, "writer": writer, "template": env.get_template("pages/listing.html"),
              "titles": titles, "rows": env.get_template("pages/listing_rows.html")}
-    pages = run_parallel(_write_pages, len(chosen), state, chunk=500)
+    pages = run_parallel(_write_pages, len(chosen), state, chunk=CHUNK, alone=ALONE)
     index = env.get_template("pages/index.html")
     for kind in ("authority", "region", "month"):
         _write_index(kind, plan.groups[kind], writer, index, titles)

@@ -165,15 +165,18 @@ def environment(templates: Path) -> Environment:
     return env
 
 
-def run_parallel(task: Callable[[tuple[int, int]], int], total: int, state: dict, chunk: int = 4000) -> int:
+def run_parallel(task: Callable[[tuple[int, int]], int], total: int, state: dict, chunk: int = 4000,
+                 alone: int = 0) -> int:
     """Run ``task`` over ``[0, total)`` in chunks on every core; returns the sum of its results.
     ``state`` is visible to the task (as :func:`shared`) in every worker."""
-    return sum(map_parallel(task, total, state, chunk))
+    return sum(map_parallel(task, total, state, chunk, alone))
 
 
-def map_parallel(task: Callable[[tuple[int, int]], object], total: int, state: dict, chunk: int) -> list:
+def map_parallel(task: Callable[[tuple[int, int]], object], total: int, state: dict, chunk: int, alone: int = 0) -> list:
     """Run ``task`` over ``[0, total)`` in chunks on every core (in this process when there is
-    one chunk or one core); returns each chunk's result, in order. Not from a thread of
+    one chunk or one core, or at most ``alone`` items: forking a build that holds gigabytes
+    costs about a second of system time, each worker as much again when it exits, more than a
+    few thousand pages take here); returns each chunk's result, in order. Not from a thread of
     ``threads.side_by_side``: the state is one per process, and forking beside running threads
     is unsafe; work that needs it is done before the threads start."""
     if threads_at_work():
@@ -183,7 +186,7 @@ def map_parallel(task: Callable[[tuple[int, int]], object], total: int, state: d
     ranges = [(a, min(a + chunk, total)) for a in range(0, total, chunk)]
     try:
         n = min(workers(), len(ranges))
-        if n <= 1:
+        if n <= 1 or total <= alone:
             return [task(r) for r in ranges]
         with multiprocessing.get_context("fork").Pool(n) as pool:
             return pool.map(task, ranges, chunksize=1)

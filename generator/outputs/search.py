@@ -273,14 +273,14 @@ def _put_file(path: str, data: bytes | memoryview, previous: str | None) -> tupl
 
 
 def _same_bytes(path: str, data: bytes | memoryview) -> bool:
-    data = memoryview(data).cast("B")  # as unsigned bytes: a view of an Arrow buffer may be signed
-    size = data.nbytes
+    size = memoryview(data).nbytes
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
     try:
-        return os.fstat(fd).st_size == size and os.read(fd, size + 1) == data
+        # bytes against bytes: one memcmp (a memoryview compares item by item, five times slower)
+        return os.fstat(fd).st_size == size and os.read(fd, size + 1) == bytes(data)
     finally:
         os.close(fd)
 

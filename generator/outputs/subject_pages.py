@@ -28,6 +28,7 @@ from .opendata import public_columns
 from .render import OPEN, Stencil, Writer, escape_html, holds, join, run_parallel, shared, workers, write_files
 
 OPEN_END = "9999-12-31"
+ALONE = 10_000  # at most this many pages are written in this process (see render.map_parallel)
 SUBJECT_CODES = (("subject_org_code", "组织机构代码"), ("subject_tax_reg_no", "税务登记号"),
                  ("subject_inst_cert_no", "事业单位证书号"), ("subject_social_org_reg_no", "社会组织登记证号"))
 # (field, label) shown for each record, in order; the authority is linked to its page
@@ -138,7 +139,7 @@ def write_subject_pages(disclosures: Disclosures, writer: Writer, env, region_na
     state = {"disclosures": disclosures, "index": index, "chosen": chosen, "writer": writer,
              "markup": _Markup.of(env.get_template("pages/subject.html")), "region_name": region_name}
     chunk = min(2000, max(250, len(chosen) // (4 * workers())))  # a few chunks a worker, for balance
-    written = run_parallel(_write_range, len(chosen), state, chunk=chunk)
+    written = run_parallel(_write_range, len(chosen), state, chunk=chunk, alone=ALONE)
     return SubjectPagesResult(written, len(index.rows), index.lastmod())
 
 
