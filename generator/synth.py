@@ -868,7 +868,7 @@ def _assign_formats(dataset: str, d_index: int, pending: list[tuple[Authority, i
     for authority, first, last, rows in pending:
         parts = max(1, math.ceil(rows / rows_per_file))
         y0, y1 = dt.date.fromordinal(first).year, dt.date.fromordinal(last).year
-        period = str(y0) if y0 == y1 and (first, last) != (window.first_day, window.last_day) else f"{y0}-{y1}"
+        period = str(y0) if y0 == y1 else f"{y0}-{y1}"  # a window within one year: "2026", not "2026-2026"
         base = f"{authority.slug}-{period}"
         sizes = _allocate(rows, [1.0] * parts)
         stems.append([(f"{base}-part{p + 1}" if parts > 1 else base, size) for p, size in enumerate(sizes)])

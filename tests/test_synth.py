@@ -564,3 +564,5 @@ def test_days_puts_every_decision_in_the_last_days_before_the_lag(tmp_path):
     assert len(dates) == 600
     assert first <= min(dates) and max(dates) <= last
     assert len(set(dates)) > 7  # spread over the days, not all on one
+    names = sorted(p.name for p in tmp_path.rglob("*") if p.suffix in (".csv", ".xlsx"))
+    assert names and [n for n in names if f"{AS_OF.year}-{AS_OF.year}" in n] == []  # one year: named by that year
