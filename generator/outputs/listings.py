@@ -38,7 +38,9 @@ from .render import OPEN, Stencil, Writer, escape_html, run_parallel, shared, st
 
 PER_PAGE = 50
 CHUNK = 500  # pages per worker task
-ALONE = 10_000  # at most this many pages are written in this process (see render.map_parallel)
+# at most this many pages are written in this process (see render.map_parallel): listings come
+# last, when the search index is done and the other core is free, so two workers pay sooner
+ALONE = 1_000
 # kind → (listing column that groups it, folder, index title, what a group is called)
 KINDS = {
     "dataset": ("dataset", "datasets", "", ""),
