@@ -174,9 +174,9 @@ def run_parallel(task: Callable[[tuple[int, int]], int], total: int, state: dict
 
 def map_parallel(task: Callable[[tuple[int, int]], object], total: int, state: dict, chunk: int, alone: int = 0) -> list:
     """Run ``task`` over ``[0, total)`` in chunks on every core (in this process when there is
-    one chunk or one core, or at most ``alone`` items: forking a build that holds gigabytes
-    costs it about half a second of system time and each worker more when it exits, more than
-    a few thousand pages take here); returns each chunk's result, in order. Not from a thread of
+    one chunk or one core, or at most ``alone`` items, about half a second's work: forking a
+    build that holds gigabytes costs it as much in system time, and each worker more when it
+    exits); returns each chunk's result, in order. Not from a thread of
     ``threads.side_by_side``: the state is one per process, and forking beside running threads
     is unsafe; work that needs it is done before the threads start."""
     if threads_at_work():

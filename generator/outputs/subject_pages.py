@@ -28,7 +28,7 @@ from .opendata import public_columns
 from .render import OPEN, Stencil, Writer, escape_html, holds, join, run_parallel, shared, workers, write_files
 
 OPEN_END = "9999-12-31"
-ALONE = 10_000  # at most this many pages are written in this process (see render.map_parallel)
+ALONE = 2_000  # at most this many pages (about half a second's work) are written in this process (see render.map_parallel)
 SUBJECT_CODES = (("subject_org_code", "组织机构代码"), ("subject_tax_reg_no", "税务登记号"),
                  ("subject_inst_cert_no", "事业单位证书号"), ("subject_social_org_reg_no", "社会组织登记证号"))
 # (field, label) shown for each record, in order; the authority is linked to its page
