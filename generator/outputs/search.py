@@ -224,8 +224,12 @@ class _Writer:
     def write_many(self, paths: list[str], contents: pa.Array, kind: str) -> None:
         """One file per string of ``contents`` (a large_string array), without copying each to Python."""
         offsets, data = _buffers(_array(contents))
+        self.write_spans(paths, data, offsets, kind)
+
+    def write_spans(self, paths: list[str], data: bytes | pa.Buffer, bounds: np.ndarray, kind: str) -> None:
+        """File i holds ``data[bounds[i]:bounds[i + 1]]``."""
         view = memoryview(data)
-        bounds = offsets.tolist()
+        bounds = bounds.tolist()
         self._folders(paths)
         root, previous = str(self.root), (str(self.previous) if self.previous is not None else None)
         jobs = [(f"{root}/{path}", view[bounds[i]:bounds[i + 1]], previous and f"{previous}/{path}")
@@ -376,30 +380,91 @@ def _write_names(writer: _Writer, subjects: pa.Table) -> dict:
     pack = np.full(len(grams), -1, dtype=np.int64)
     pack[external] = _packs(shard[external], member_bytes[external])
 
-    # per gram: its list [e,e,...]; its directory value [count] + (list or pack number)
-    pieces = fragments.take(pa.array(kept_ranks))
-    offsets = np.concatenate([[0], np.cumsum(kept_counts)]).astype(np.int64)
-    joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), pieces), _s(","))
-    lists = pc.binary_join_element_wise(_s("["), joined, _s("]"), _s(""))
+    # Every file is written from one array of tokens: each subject's entry with and without a
+    # comma after it, and per gram the text before and after its list in the directory and in a
+    # pack (brackets, commas and braces included). One take puts the tokens in the order of the
+    # files, so a file is a run of its bytes: the lists are copied once, not joined and wrapped.
+    g = len(grams)
+    ordered_shards = shard[order]
+    first_in_shard = np.ones(g, dtype=bool)
+    first_in_shard[order[1:]] = ordered_shards[1:] != ordered_shards[:-1]
+    last_in_shard = np.ones(g, dtype=bool)
+    last_in_shard[order[:-1]] = ordered_shards[1:] != ordered_shards[:-1]
+    pack_key = shard * (g + 1) + pack  # the file a long list is in (directory order)
+    ext_key = pack_key[external]
+    first_in_pack = np.ones(g, dtype=bool)
+    first_in_pack[external[1:]] = ext_key[1:] != ext_key[:-1]
+    last_in_pack = np.ones(g, dtype=bool)
+    last_in_pack[external[:-1]] = ext_key[1:] != ext_key[:-1]
+    inline_arr = pa.array(inline)
     count_text = pc.cast(pa.array(counts), pa.large_string())
-    where = pc.if_else(pa.array(inline), lists, pc.cast(pa.array(pack), pa.large_string()))
-    entries = pc.binary_join_element_wise(gram_json, _s(":["), count_text, _s(","), where, _s("]"), _s(""))
+    opening = pc.if_else(pa.array(first_in_shard), _s("{"), _s(","))
+    closing = pc.if_else(pa.array(last_in_shard), _s("}"), _s(""))
+    pointer = pc.binary_join_element_wise(pc.cast(pa.array(pack), pa.large_string()), _s("]"), closing, _s(""))
+    directory_head = pc.binary_join_element_wise(opening, gram_json, _s(":["), count_text, _s(","),
+                                                 pc.if_else(inline_arr, _s("["), pointer), _s(""))
+    directory_tail = pc.binary_join_element_wise(_s("]]"), closing, _s(""))
+    pack_head = pc.binary_join_element_wise(pc.if_else(pa.array(first_in_pack), _s("{"), _s(",")), gram_json, _s(":["),
+                                            _s(""))
+    pack_tail = pc.if_else(pa.array(last_in_pack), _s("]}"), _s("]"))
+    vocabulary = pa.concat_arrays([_array(pc.binary_join_element_wise(fragments, _s(","), _s(""))), fragments,
+                                   *(_array(a) for a in (directory_head, directory_tail, pack_head, pack_tail)),
+                                   pa.array(["{}"], pa.large_string())])
+    head, tail, pack_head_at, pack_tail_at, empty = 2 * n, 2 * n + g, 2 * n + 2 * g, 2 * n + 3 * g, 2 * n + 4 * g
 
-    per_shard = np.bincount(shard, minlength=shards)
-    shard_offsets = np.concatenate([[0], np.cumsum(per_shard)]).astype(np.int64)
-    body = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(shard_offsets), entries.take(pa.array(order))), _s(","))
-    writer.write_many([f"n/{s}.json" for s in range(shards)], pc.binary_join_element_wise(_s("{"), body, _s("}"), _s("")),
-                      "names")
+    # the directory: per shard, its grams in key order (an empty shard is "{}")
+    empty_shards = np.setdiff1d(np.arange(shards), ordered_shards)
+    segment_shard = np.concatenate([ordered_shards, empty_shards])
+    segment_gram = np.concatenate([order, np.full(len(empty_shards), -1, np.int64)])
+    by_shard = np.argsort(segment_shard, kind="stable")
+    segment_shard, segment_gram = segment_shard[by_shard], segment_gram[by_shard]
+    is_gram = segment_gram >= 0
+    gram_or_0 = np.where(is_gram, segment_gram, 0)
+    with_list = is_gram.copy()
+    with_list[is_gram] = inline[segment_gram[is_gram]]
+    tokens, starts = _token_run(np.where(is_gram, head + gram_or_0, empty), np.where(with_list, segment_gram, -1),
+                                np.where(with_list, tail + gram_or_0, -1), kept_counts, kept_starts, kept_ranks, n)
+    file_starts = starts[np.searchsorted(segment_shard, np.arange(shards), "left")]
+    directory_files = (tokens, np.append(file_starts, len(tokens)))
 
-    # packs of long lists: {gram: [e,e,...], ...}
-    members = pc.binary_join_element_wise(gram_json, _s(":"), lists, _s("")).take(pa.array(external))
-    key = shard[external] * (len(grams) + 1) + pack[external]
-    starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]])) if len(key) else np.zeros(0, np.int64)
-    pack_offsets = np.append(starts, len(key)).astype(np.int64)
-    body = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(pack_offsets), members), _s(","))
-    paths = [f"n/{s}-{k}.json" for s, k in zip(shard[external][starts].tolist(), pack[external][starts].tolist(), strict=True)]
-    writer.write_many(paths, pc.binary_join_element_wise(_s("{"), body, _s("}"), _s("")), "name_packs")
+    # the packs: long lists, each between its head and tail, in directory order
+    tokens, starts = _token_run(pack_head_at + external, external, pack_tail_at + external, kept_counts, kept_starts,
+                                kept_ranks, n)
+    pack_starts = np.flatnonzero(first_in_pack[external])
+    pack_files = (tokens, np.append(starts[pack_starts], len(tokens)))
+    both = np.concatenate([directory_files[0], pack_files[0]])
+    text = vocabulary.take(pa.array(both))
+    offsets, data = _buffers(text)
+    split = len(directory_files[0])
+    writer.write_spans([f"n/{s}.json" for s in range(shards)], data, offsets[directory_files[1]], "names")
+    paths = [f"n/{s}-{k}.json" for s, k in zip(shard[external][pack_starts].tolist(), pack[external][pack_starts].tolist(),
+                                               strict=True)]
+    writer.write_spans(paths, data, offsets[split + pack_files[1]], "name_packs")
     return {"shards": shards, "cap": NAME_CAP, "inline": INLINE, "entries": n, "grams": len(grams)}
+
+
+def _token_run(heads: np.ndarray, lists: np.ndarray, tails: np.ndarray, kept_counts: np.ndarray, kept_starts: np.ndarray,
+               kept_ranks: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Token numbers for segments one after another: a segment is its head token, then (when its
+    ``lists`` gram is not -1) the gram's list (each entry's token with a comma after it, the last
+    one's without), then its tail token (when not -1). Returns the tokens and each segment's
+    first position among them."""
+    has_list = lists >= 0
+    gram = np.where(has_list, lists, 0)
+    listed = np.where(has_list, kept_counts[gram] if len(kept_counts) else 0, 0)
+    lengths = 1 + listed + (tails >= 0)
+    starts = np.cumsum(lengths) - lengths
+    tokens = np.empty(int(lengths.sum()), dtype=np.int64)
+    tokens[starts] = heads
+    has_tail = tails >= 0
+    tokens[(starts + 1 + listed)[has_tail]] = tails[has_tail]
+    total = int(listed.sum())
+    if total:
+        within = np.arange(total) - np.repeat(np.cumsum(listed) - listed, listed)
+        ranks = kept_ranks[np.repeat(kept_starts[gram], listed) + within]
+        last = within == np.repeat(listed - 1, listed)
+        tokens[np.repeat(starts + 1, listed) + within] = ranks + np.where(last, n, 0)
+    return tokens, starts
 
 
 def _packs(shards: np.ndarray, sizes: np.ndarray) -> np.ndarray:
