@@ -56,8 +56,9 @@ Links: ``<site root>/subjects/<page_id>/`` and, for documents, ``…/#r-<record_
 ``[0-9A-Z]`` only (rows with anything else are left out), so no value becomes a path.
 
 Written with NumPy and Arrow kernels over all rows at once: names become one array of code
-points, grams are 64-bit keys sorted with the subject's rank, and shard text is joined by
-Arrow's string kernels; Python loops run per file, not per entry.
+points, grams are 64-bit keys sorted with the subject's rank, and every file is a run of the
+bytes of one Arrow string array (the name files' tokens are put in file order by one take), so
+the text is copied once; Python loops run per file, not per entry.
 """
 
 from __future__ import annotations
@@ -310,6 +311,17 @@ def _clean_subjects(subjects: pa.Table) -> pa.Table:
     table = pa.table(columns)
     keep = pc.and_(pc.match_substring_regex(table["page_id"], PAGE_ID), pc.not_equal(table["category"], PERSON))
     table = table.filter(keep)
+    # a subject has a row per record: repeated rows go first, by integer codes of the values
+    # (a hash each), so the string sort below sorts each distinct row once
+    codes = [pc.dictionary_encode(table[c]).combine_chunks().indices.to_numpy().astype(np.int64)
+             for c in table.column_names]
+    order = np.lexsort(codes[::-1])
+    distinct = np.zeros(len(order), dtype=bool)
+    distinct[:1] = True
+    for code in codes:
+        ordered = code[order]
+        distinct[1:] |= ordered[1:] != ordered[:-1]
+    table = table.take(pa.array(order[distinct]))
     table = table.take(pc.sort_indices(table, [("page_id", "ascending"), ("name", "ascending"), ("code", "ascending"),
                                                ("category", "ascending")]))
     return _drop_repeats(table, ["page_id", "name"])
@@ -573,10 +585,15 @@ def _write_sorted(writer: _Writer, folder: str, kind: str, keys: pa.Array, entri
     if n == 0:
         return {"shards": 0, "block": BLOCK, "top": [], "entries": 0}
     offsets = _cuts(np.diff(_buffers(entries)[0]) + 1, _fnv1a32_many(keys))
-    body = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets), entries), _s(","))
     shards = len(offsets) - 1
-    writer.write_many([f"{folder}/{i}.json" for i in range(shards)],
-                      pc.binary_join_element_wise(_s("["), body, _s("]"), _s("")), kind)
+    # each entry with the bracket or comma before it and the bracket after the last of a shard:
+    # a shard is then a run of the array's bytes
+    first, last = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    first[offsets[:-1]], last[offsets[1:] - 1] = True, True
+    text = pc.binary_join_element_wise(pc.if_else(pa.array(first), _s("["), _s(",")), entries,
+                                       pc.if_else(pa.array(last), _s("]"), _s("")), _s(""))
+    bounds, data = _buffers(_array(text))
+    writer.write_spans([f"{folder}/{i}.json" for i in range(shards)], data, bounds[offsets], kind)
     first_keys = keys.take(pa.array(offsets[:-1])).to_pylist()
     for k in range(0, shards, BLOCK):
         block = json.dumps(first_keys[k:k + BLOCK], ensure_ascii=False, separators=(",", ":"))
