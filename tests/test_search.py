@@ -252,6 +252,56 @@ def test_unchanged_files_are_linked_to_the_previous_index(tmp_path):
     assert stats["files"] == len(new)
 
 
+def test_name_files_are_what_the_format_says(tmp_path, monkeypatch):
+    """The name directory and packs, written from one array of tokens, equal the files the
+    module's description gives, built here entry by entry: with shards left empty, inline and
+    packed lists, several lists to a pack, truncated lists, and names that need escaping."""
+    for name, value in (("DIRECTORY_SHARD_BYTES", 256), ("INLINE", 2), ("PACK_BYTES", 400), ("NAME_CAP", 4)):
+        monkeypatch.setattr(search, name, value)
+    subjects, documents = generated_input(random.Random(7), 150)
+    subjects = pa.concat_tables([subjects, subjects_table([HOSTILE, XINYUAN])])
+    write_search_index(tmp_path / "i", subjects, documents)
+    written = {path: data.decode("utf-8") for path, data in files_of(tmp_path / "i").items() if path.startswith("n/")}
+    shards = json.loads((tmp_path / "i" / "meta.json").read_text(encoding="utf-8"))["names"]["shards"]
+
+    rows = search._clean_subjects(subjects).to_pylist()
+    ranked = sorted(rows, key=lambda r: (len(normalise(r["name"])), normalise(r["name"]), r["page_id"]))
+    lists: dict[str, list[str]] = {}
+    for row in ranked:
+        text = normalise(row["name"])
+        for gram in sorted(set(text) | {text[i:i + 2] for i in range(len(text) - 1)}):
+            lists.setdefault(gram, []).append(json.dumps([row["page_id"], row["name"]], ensure_ascii=False,
+                                                         separators=(",", ":")))
+    key = {gram: (fnv1a32(gram) % shards, ord(gram[0]), ord(gram[1]) if len(gram) > 1 else 0) for gram in lists}
+    expected: dict[str, str] = {}
+    directory: dict[int, list[str]] = {s: [] for s in range(shards)}
+    packs: dict[tuple[int, int], list[str]] = {}
+    filled: dict[int, int] = {}
+    for gram in sorted(lists, key=key.get):
+        shard, entries = key[gram][0], lists[gram]
+        gram_json = json.dumps(gram, ensure_ascii=False)
+        listed = "[" + ",".join(entries[:search.NAME_CAP]) + "]"
+        if len(entries) <= search.INLINE:
+            directory[shard].append(f"{gram_json}:[{len(entries)},{listed}]")
+            continue
+        member = f"{gram_json}:{listed}"
+        size = len(member.encode("utf-8"))
+        number = max((k for s, k in packs if s == shard), default=0)
+        if shard in filled and filled[shard] + size > search.PACK_BYTES:
+            number, filled[shard] = number + 1, 0
+        filled[shard] = filled.get(shard, 0) + size
+        packs.setdefault((shard, number), []).append(member)
+        directory[shard].append(f"{gram_json}:[{len(entries)},{number}]")
+    for shard, members in directory.items():
+        expected[f"n/{shard}.json"] = "{" + ",".join(members) + "}"
+    for (shard, number), members in packs.items():
+        expected[f"n/{shard}-{number}.json"] = "{" + ",".join(members) + "}"
+
+    assert written == expected
+    assert "{}" in written.values()  # a shard without grams
+    assert any(len(json.loads(text)) > 1 for path, text in written.items() if "-" in path)  # a pack of several lists
+    assert any(len(v) > search.NAME_CAP for v in lists.values())
+
 def test_empty_input(tmp_path):
     stats = write_search_index(tmp_path / "i", subjects_table([]), documents_table([]))
     assert stats["entries"] == {"subjects": 0, "grams": 0, "codes": 0, "documents": 0}
