@@ -58,7 +58,7 @@ from .outputs.statistics import home_context, statistics_context
 from .outputs.subject_pages import SubjectIndex, SubjectPagesResult, subject_digests, subject_index, write_subject_pages
 from .regions import region
 from .report import to_json
-from .scan import Finding, scan, scan_values
+from .scan import Finding, KnownNumbers, scan, scan_values
 from .schema import Dataset, datasets
 from .threads import side_by_side, together
 
@@ -146,7 +146,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         staged = work / "site"
         data = work / "data"
         disclosures = gather(decisions, published)
-        known = known_id_numbers(intake)
+        known = KnownNumbers.of(known_id_numbers(intake))  # made ready once, for every scan
         search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known,  # the longest step beside: first
                               out / SEARCH_INDEX if before is not None else None)
         phases.done("records for the pages")
@@ -328,7 +328,7 @@ def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures,
     return GeneratedPages(subjects, written)
 
 
-def write_search(folder: Path, disclosures: Disclosures, known: set[str], previous: Path | None = None) -> list[Finding]:
+def write_search(folder: Path, disclosures: Disclosures, known: KnownNumbers, previous: Path | None = None) -> list[Finding]:
     """The search index of every published subject and document number, and what it holds that
     must not be published (see :func:`check_privacy`), named by its place in the site: scanned
     here, beside the build, not with the pages. In an incremental build, files the site's index
@@ -506,7 +506,7 @@ class _MkdocsMessages(logging.Handler):
         self.lines.append(f"{record.levelname}: {record.getMessage()}")
 
 
-def scan_new_release(data: Path, open_data: OpenData, known: set[str]) -> list[Finding]:
+def scan_new_release(data: Path, open_data: OpenData, known: KnownNumbers) -> list[Finding]:
     """What the release this build made holds that must not be published (see
     :func:`check_privacy`), named by its place in the site. Its CSV and JSON Lines files are the
     Parquet file's values in other encodings (tests/test_opendata.py holds them equal): its
@@ -524,7 +524,7 @@ def scan_new_release(data: Path, open_data: OpenData, known: set[str]) -> list[F
     return sorted((Finding(f"data/releases/{f.file}", f.kind, f.value) for f in found), key=lambda f: f.file)
 
 
-def check_privacy(site: Path, known: set[str], open_data: OpenData, found_beside: list[Finding]) -> None:
+def check_privacy(site: Path, known: KnownNumbers, open_data: OpenData, found_beside: list[Finding]) -> None:
     """No ID number in clear, no legal representative's ID, no phone number: else no site.
     ``known`` are the ID numbers the input carried. The data releases and the search index are
     not scanned here: ``data/latest/`` is the newest release byte for byte (hard links), earlier

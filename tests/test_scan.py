@@ -131,6 +131,11 @@ def test_known_numbers_of_other_shapes(tmp_path, monkeypatch, literals):
     found = [(f.file, f.kind, f.value) for f in scan(tmp_path, ["E12345678", "450102198001011234"])]
     assert [(file, kind) for file, kind, _ in found] == [("a.html", "known_id_number")]
     assert "12345" not in found[0][2]
+    # made ready once (as a build does, for all its scans), the numbers find the same
+    prepared = scanner.KnownNumbers.of(["e12345678", "450102198001011234", "short"])
+    assert prepared.upper == {"E12345678", "450102198001011234"}
+    assert [(f.file, f.kind, f.value) for f in scan(tmp_path, prepared)] == found
+    assert scanner.scan_values("t", pa.table({"v": ["x E12345678 y"]}), prepared)[0].kind == "known_id_number"
 
 
 def test_build_refuses_a_release_that_would_publish_id_numbers(folder, tmp_path, monkeypatch):
