@@ -3,6 +3,7 @@
     python benchmarks/incremental.py                      # 1,000,000 records, then 1,000 more, twice
     python benchmarks/incremental.py --records 100000 --added 1000
     python benchmarks/incremental.py --control 0          # without step 5 (saves a full build)
+    python benchmarks/incremental.py --cold 1             # each rebuild from a cold page cache (root, Linux)
 
 Reuses (or generates) the data of benchmarks/validate.py, then, each step as a whole
 `gongshi build --timings` process into the same site folder:
@@ -14,7 +15,10 @@ Reuses (or generates) the data of benchmarks/validate.py, then, each step as a w
 4. a rebuild after ADDED more records decided at any time in the four years before (late
    submissions: they land in every month's listings, the most pages an addition can touch);
 5. a full build of the same input into another folder, and a byte-for-byte comparison.
-Prints wall time, peak RSS and the seconds of each step for every run.
+Prints wall time, peak RSS and the seconds of each step for every run. With ``--cold 1`` the
+page cache is emptied (``sync``, then ``/proc/sys/vm/drop_caches``; needs root) before each
+rebuild, as on a machine that has just restored the site: every file the rebuild reads comes
+from the disk.
 """
 
 from __future__ import annotations
@@ -37,8 +41,20 @@ RUNNER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
           "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
 
 
-def timed_build(datasets: Path, out: Path, *extra: str) -> tuple[float, int, str, dict[str, float]]:
-    """Wall seconds, peak RSS, the build's summary line and its step timings."""
+def drop_page_cache() -> None:
+    """Empty the page cache (Linux, root): the next build reads every file from the disk."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as exc:
+        raise SystemExit(f"--cold needs root on Linux to empty the page cache: {exc}") from None
+
+
+def timed_build(datasets: Path, out: Path, *extra: str, cold: bool = False) -> tuple[float, int, str, dict[str, float]]:
+    """Wall seconds, peak RSS, the build's summary line and its step timings (``cold``: from an
+    empty page cache)."""
+    if cold:
+        drop_page_cache()
     done = subprocess.run([sys.executable, "-c", RUNNER, *gongshi(), "build", "--datasets", str(datasets), "--out", str(out),
                            "--as-of", AS_OF, "--timings", *extra], check=True, capture_output=True, text=True)
     wall, peak, status = done.stdout.split()
@@ -91,7 +107,8 @@ def same_tree(a: Path, b: Path) -> tuple[int, list[str]]:
 
 
 def main() -> None:
-    args = data_arguments(__doc__, added=1000, recent=14, control=1)
+    args = data_arguments(__doc__, added=1000, recent=14, control=1, cold=0)
+    cold = bool(args.cold)
     with tempfile.TemporaryDirectory(dir=args.data.parent) as tmp:
         work = Path(tmp)
         datasets = work / "datasets"
@@ -99,15 +116,15 @@ def main() -> None:
         site = work / "site"
         full_wall, *rest = timed_build(datasets, site)
         report("full build", full_wall, *rest)
-        report("rebuild, nothing changed", *timed_build(datasets, site))
+        report("rebuild, nothing changed", *timed_build(datasets, site, cold=cold))
         add_records(datasets, work, args.added, 20261120, args.recent, "new")
-        wall, *rest = timed_build(datasets, site)
+        wall, *rest = timed_build(datasets, site, cold=cold)
         report(f"rebuild after adding {args.added:,} records decided in the last {args.recent} days", wall, *rest)
         print(f"incremental / full: {wall / full_wall:.1%} (targets: < 15 s and < 5%)")
         previous = work / "previous"  # the releases so far (hard links), for the control build to continue from
         shutil.copytree(site / "data", previous / "data", copy_function=os.link)
         add_records(datasets, work, args.added, 20261121, None, "late")
-        wall, *rest = timed_build(datasets, site)
+        wall, *rest = timed_build(datasets, site, cold=cold)
         report(f"rebuild after adding {args.added:,} records decided over four years", wall, *rest)
         print(f"incremental / full: {wall / full_wall:.1%}")
         if not args.control:

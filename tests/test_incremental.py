@@ -319,3 +319,45 @@ def test_a_rebuild_digests_only_the_records_that_changed(first, tmp_path, monkey
     hashed.clear()
     result = build(datasets, again, FIRST)
     assert result.work.changed("subjects") == 1 and sum(hashed) == 1
+
+
+def test_a_rebuild_reads_ahead_the_files_it_will_read(first, tmp_path, monkeypatch):
+    """The inputs, their checked results, the state, the newest release and the search index are
+    handed to the read-ahead process in the order the build reads them; it is stopped after."""
+    from generator import readahead
+
+    datasets, updated = changed_copy(first, tmp_path)
+    build(datasets, updated, FIRST)  # its intake cache, beside it
+    asked, stopped = [], []
+    real_start, real_stop = readahead.start, readahead.stop
+    monkeypatch.setattr(readahead, "start", lambda paths: asked.append(list(paths)) or real_start(asked[-1]))
+    monkeypatch.setattr(readahead, "stop", lambda process: stopped.append(process) or real_stop(process))
+    build(datasets, updated, LATER)
+    [paths] = asked
+    assert len(stopped) == 1 and stopped[0].returncode is not None
+
+    def part(path: Path) -> str:
+        for name, folder in (("inputs", datasets), ("checked", updated.with_name(".updated.intake-cache")),
+                             ("state", updated / STATE), ("release", updated / "data" / "latest"),
+                             ("changes", updated.with_name(".updated.release-history")), ("search", updated / "searchindex")):
+            if folder in path.parents:
+                return name
+        raise AssertionError(path)
+
+    parts = [part(p) for p in paths]
+    assert list(dict.fromkeys(parts)) == ["inputs", "checked", "state", "release", "changes", "search"]
+    assert parts == sorted(parts, key=["inputs", "checked", "state", "release", "changes", "search"].index)
+    assert {p for p in paths if part(p) == "release"} >= {updated / "data" / "latest" / "penalties.csv"}
+    assert updated / "searchindex" / "meta.json" in paths
+
+
+def test_read_ahead_asks_for_each_file_and_skips_what_it_cannot_open(tmp_path):
+    from generator import readahead
+
+    (tmp_path / "a").write_bytes(b"x" * (readahead.PIECE + 5))
+    (tmp_path / "b").write_bytes(b"")
+    assert readahead.read_ahead([str(tmp_path / "a"), str(tmp_path / "missing"), str(tmp_path / "b")]) == readahead.PIECE + 5
+    process = readahead.start([tmp_path / "a", tmp_path / "missing"])
+    assert process.wait(timeout=60) == 0  # the module runs as its own process and ends by itself
+    readahead.stop(process)
+    assert readahead.start([]) is None
