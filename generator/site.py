@@ -25,7 +25,6 @@ import pyarrow.compute as pc
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from . import readahead
 from .clock import CHINA
 from .disclosure import REASONS, Decisions, Policy, decide
 from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
@@ -125,88 +124,83 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         raise ConfigError(f"找不到 {config}。请在 Gongshi 仓库根目录运行，或用 --project 指定。")
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    # the files this build will read, brought into memory beside it while it starts
-    reading = readahead.start(readahead.wanted(datasets_dir, intake_cache(out), previous or out, history_cache(out)))
+    recover(out)  # a build that died while putting its changes in place is finished first
+    leftovers(out)
+    phases = Phases()
+    intake = run_intake(datasets_dir, as_of, cache_dir=intake_cache(out))
+    phases.done("intake (read, validate)")
+    policy = load_policy(project / POLICY_FILE)
+    decisions, published = decide_and_publish(intake, policy)
+    phases.done("publication decisions")
+    site = site_settings(config)
+    shaping = fingerprint(project, {"policy": (project / POLICY_FILE).read_text(encoding="utf-8")
+                                    if (project / POLICY_FILE).is_file() else ""})
+    before = None if full or (previous is not None and previous.resolve() != out) else State.load(out)
+    if before is not None and before.fingerprint != shaping:
+        before = None  # the code, templates or settings changed: every page may differ
+    previous_data = (previous or out) / "data"
+    work = Path(tempfile.mkdtemp(prefix=staging_prefix(out), dir=out.parent))
+    beside = Beside()  # steps run in another process while the build goes on
     try:
-        recover(out)  # a build that died while putting its changes in place is finished first
-        leftovers(out)
-        phases = Phases()
-        intake = run_intake(datasets_dir, as_of, cache_dir=intake_cache(out))
-        phases.done("intake (read, validate)")
-        policy = load_policy(project / POLICY_FILE)
-        decisions, published = decide_and_publish(intake, policy)
-        phases.done("publication decisions")
-        site = site_settings(config)
-        shaping = fingerprint(project, {"policy": (project / POLICY_FILE).read_text(encoding="utf-8")
-                                        if (project / POLICY_FILE).is_file() else ""})
-        before = None if full or (previous is not None and previous.resolve() != out) else State.load(out)
-        if before is not None and before.fingerprint != shaping:
-            before = None  # the code, templates or settings changed: every page may differ
-        previous_data = (previous or out) / "data"
-        work = Path(tempfile.mkdtemp(prefix=staging_prefix(out), dir=out.parent))
-        beside = Beside()  # steps run in another process while the build goes on
-        try:
-            docs = work / "docs"
-            staged = work / "site"
-            data = work / "data"
-            disclosures = gather(decisions, published)
-            known = KnownNumbers.of(known_id_numbers(intake))  # made ready once, for every scan
-            search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known,  # the longest step beside: first
-                                  out / SEARCH_INDEX if before is not None else None)
-            phases.done("records for the pages")
-            open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
-                                        data, site["name"], published, link_earlier=before is not None,
-                                        written_by=release_writer(out) if previous is None or previous.resolve() == out else None,
-                                        row_ends=history_cache(out))
-            write_catalog(data, open_data, site)
-            release_scan = beside.start(scan_new_release, data, open_data, known)
-            if before is not None:
-                take_known_digests(disclosures, open_data, record_digests(out))
-            phases.done("open data")
-            feeds = plan_feeds(decisions, data, as_of, site, region_name, site["url"],
-                               published={name: records.table for name, records in disclosures.by_dataset.items()},
-                               record_digests=disclosures.digests_of, history_cache=history_cache(out))
-            phases.done("feeds (plan)")
-            gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, feeds, site)
-            hand_written = beside.start(render_site, config, docs, staged, as_of)
-            index, listings, units, feed_families = plan_units(disclosures, feeds)
-            todo = Work(before is not None, {kind: u.changed(before.units.get(kind)) if before else None for kind, u in units.items()})
-            phases.done("what changed")
-            hand_written.wait()
-            phases.done("hand-written pages (mkdocs, beside the above)")
-            write_feeds(feeds, staged, feed_masks(todo, feed_families) if todo.incremental else None)
-            answer_theme_sitemap_probes(staged)
-            del feeds  # written: its memory goes before the pages are written
-            phases.done("feeds (write)")
-            pages = write_generated_pages(project, staged, disclosures, index, listings, site, todo, phases)
-            in_search = search.wait()
-            (work / SEARCH_INDEX).rename(staged / SEARCH_INDEX)
-            phases.done("search index (beside the above)")
-            write_stamp(staged, as_of, open_data.releases[-1].version)
-            write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
-            phases.done("sitemaps")
-            shutil.copytree(data, staged / "data", dirs_exist_ok=True, ignore=_linked, copy_function=link_or_copy)
-            phases.done("copy data")
-            digests = {name: disclosures.digests_of(name) for name in disclosures.by_dataset}
-            del disclosures, published  # what the pages needed; the scan needs none of it
-            check_privacy(staged, known, open_data, release_scan.wait() + in_search)
-            phases.done("privacy scan")
-            after = State(shaping, units, site_files(staged, unit_folders(open_data)))
-            after.save(staged)
-            save_release_writer(staged, open_data.written_by)
-            save_record_digests(staged, open_data.releases[-1].version, digests)
-            if todo.incremental:
-                todo.moved, todo.deleted = commit(staged, out, deletions(before, after), whole=(SEARCH_INDEX,))
-            else:
-                swap(staged, out)
-            phases.done("put in place")
-        finally:
-            beside.stop()
-            if not journal_open(out):  # else the next build finishes putting this one in place
-                shutil.rmtree(work, ignore_errors=True)
-        return BuildResult(out, intake, decisions, open_data, pages, phases, todo)
+        docs = work / "docs"
+        staged = work / "site"
+        data = work / "data"
+        disclosures = gather(decisions, published)
+        known = KnownNumbers.of(known_id_numbers(intake))  # made ready once, for every scan
+        search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known,  # the longest step beside: first
+                              out / SEARCH_INDEX if before is not None else None)
+        phases.done("records for the pages")
+        open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
+                                    data, site["name"], published, link_earlier=before is not None,
+                                    written_by=release_writer(out) if previous is None or previous.resolve() == out else None,
+                                    row_ends=history_cache(out))
+        write_catalog(data, open_data, site)
+        release_scan = beside.start(scan_new_release, data, open_data, known)
+        if before is not None:
+            take_known_digests(disclosures, open_data, record_digests(out))
+        phases.done("open data")
+        feeds = plan_feeds(decisions, data, as_of, site, region_name, site["url"],
+                           published={name: records.table for name, records in disclosures.by_dataset.items()},
+                           record_digests=disclosures.digests_of, history_cache=history_cache(out))
+        phases.done("feeds (plan)")
+        gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, feeds, site)
+        hand_written = beside.start(render_site, config, docs, staged, as_of)
+        index, listings, units, feed_families = plan_units(disclosures, feeds)
+        todo = Work(before is not None, {kind: u.changed(before.units.get(kind)) if before else None for kind, u in units.items()})
+        phases.done("what changed")
+        hand_written.wait()
+        phases.done("hand-written pages (mkdocs, beside the above)")
+        write_feeds(feeds, staged, feed_masks(todo, feed_families) if todo.incremental else None)
+        answer_theme_sitemap_probes(staged)
+        del feeds  # written: its memory goes before the pages are written
+        phases.done("feeds (write)")
+        pages = write_generated_pages(project, staged, disclosures, index, listings, site, todo, phases)
+        in_search = search.wait()
+        (work / SEARCH_INDEX).rename(staged / SEARCH_INDEX)
+        phases.done("search index (beside the above)")
+        write_stamp(staged, as_of, open_data.releases[-1].version)
+        write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
+        phases.done("sitemaps")
+        shutil.copytree(data, staged / "data", dirs_exist_ok=True, ignore=_linked, copy_function=link_or_copy)
+        phases.done("copy data")
+        digests = {name: disclosures.digests_of(name) for name in disclosures.by_dataset}
+        del disclosures, published  # what the pages needed; the scan needs none of it
+        check_privacy(staged, known, open_data, release_scan.wait() + in_search)
+        phases.done("privacy scan")
+        after = State(shaping, units, site_files(staged, unit_folders(open_data)))
+        after.save(staged)
+        save_release_writer(staged, open_data.written_by)
+        save_record_digests(staged, open_data.releases[-1].version, digests)
+        if todo.incremental:
+            todo.moved, todo.deleted = commit(staged, out, deletions(before, after), whole=(SEARCH_INDEX,))
+        else:
+            swap(staged, out)
+        phases.done("put in place")
     finally:
-        readahead.stop(reading)
+        beside.stop()
+        if not journal_open(out):  # else the next build finishes putting this one in place
+            shutil.rmtree(work, ignore_errors=True)
+    return BuildResult(out, intake, decisions, open_data, pages, phases, todo)
 
 
 def decide_and_publish(intake: Intake, policy: Policy) -> tuple[dict[str, Decisions], dict[str, pa.Table]]:
