@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import json
+import os
 import shutil
 from datetime import date
 
@@ -193,10 +195,27 @@ def _records(ids: list[str], facts: dict[str, str] | None = None) -> pa.Table:
                      "remarks": pa.array([CELLS[sum(map(ord, i)) % len(CELLS)] or "" for i in ids], pa.string())})
 
 
+@pytest.mark.parametrize("copy", ["kernel", "refused", "partly", "absent"])
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_unchanged_rows_are_copied_from_the_release_before_to_the_same_bytes(fmt, tmp_path):
+def test_unchanged_rows_are_copied_from_the_release_before_to_the_same_bytes(fmt, copy, tmp_path, monkeypatch):
     """Rows with quotes, line feeds and formula cells; records added first, last and between,
-    changed, removed; the new file is what writing every row gives."""
+    changed, removed; the new file is what writing every row gives, whether the kernel copies
+    the old rows, refuses (another file system), stops part-way or has no such call."""
+    real_copy = os.copy_file_range
+    calls = []
+
+    def partly(source, target, count, offset_src=None, offset_dst=None):
+        calls.append(count)
+        if len(calls) > 1:
+            raise OSError(errno.EXDEV, "cross-device")
+        return real_copy(source, target, min(count, 7), offset_src)
+
+    if copy == "refused":
+        monkeypatch.setattr(os, "copy_file_range", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EXDEV, "x")))
+    elif copy == "partly":
+        monkeypatch.setattr(os, "copy_file_range", partly)
+    elif copy == "absent":
+        monkeypatch.delattr(os, "copy_file_range")
     dataset = load_dataset("penalties")
     before = _records([f"r{k:03d}" for k in range(1, 200, 2)])
     ids = sorted({*before["record_id"].to_pylist()[5:90], "r000", "r050", "r998", "r999"} - {"r041", "r043"})
