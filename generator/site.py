@@ -49,7 +49,16 @@ from .intake import Intake, run_intake
 from .outputs.disclosures import Disclosures, gather
 from .outputs.feeds import FeedPlan, alternate_head, document_digests, feeds_page_context, plan_feeds, site_feed_digests, write_feeds
 from .outputs.listings import KINDS, ListingPlan, ListingsResult, plan_listings, write_listings
-from .outputs.opendata import FORMATS, OpenData, build_open_data, catalog, link_or_copy, published_table, schema_org
+from .outputs.opendata import (
+    FORMATS,
+    OpenData,
+    build_open_data,
+    catalog,
+    link_or_copy,
+    newest_release_tables,
+    published_table,
+    schema_org,
+)
 from .outputs.render import Beside, Writer, environment
 from .outputs.search import search_tables, write_search_index
 from .outputs.shell import SHELL_PAGE, Shell, source_page
@@ -60,7 +69,7 @@ from .regions import region
 from .report import to_json
 from .scan import Finding, KnownNumbers, scan, scan_values
 from .schema import Dataset, datasets
-from .threads import side_by_side, together
+from .threads import Soon, side_by_side, together
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,6 +138,8 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     phases = Phases()
     intake = run_intake(datasets_dir, as_of, cache_dir=intake_cache(out))
     phases.done("intake (read, validate)")
+    previous_data = (previous or out) / "data"
+    newest = Soon(lambda: newest_release_tables(previous_data, list(intake.records)))  # read while the records are decided
     policy = load_policy(project / POLICY_FILE)
     decisions, published = decide_and_publish(intake, policy)
     phases.done("publication decisions")
@@ -138,7 +149,6 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     before = None if full or (previous is not None and previous.resolve() != out) else State.load(out)
     if before is not None and before.fingerprint != shaping:
         before = None  # the code, templates or settings changed: every page may differ
-    previous_data = (previous or out) / "data"
     work = Path(tempfile.mkdtemp(prefix=staging_prefix(out), dir=out.parent))
     beside = Beside()  # steps run in another process while the build goes on
     try:
@@ -146,6 +156,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         staged = work / "site"
         data = work / "data"
         disclosures = gather(decisions, published)
+        newest_release = newest.result()  # before any process is forked beside
         known = KnownNumbers.of(known_id_numbers(intake))  # made ready once, for every scan
         search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known,  # the longest step beside: first
                               out / SEARCH_INDEX if before is not None else None)
@@ -153,7 +164,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
                                     data, site["name"], published, link_earlier=before is not None,
                                     written_by=release_writer(out) if previous is None or previous.resolve() == out else None,
-                                    row_ends=history_cache(out))
+                                    row_ends=history_cache(out), newest=newest_release)
         write_catalog(data, open_data, site)
         release_scan = beside.start(scan_new_release, data, open_data, known)
         if before is not None:

@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import pyarrow as pa
 
@@ -61,3 +61,37 @@ def take_rows(table: pa.Table, indices: pa.Array) -> pa.Table:
     if len(indices) < TAKE_THREADED_ROWS or table.num_columns < 2:
         return table.take(indices)
     return pa.Table.from_arrays(side_by_side(lambda column: column.take(indices), table.columns), schema=table.schema)
+
+
+class Soon(Generic[R]):
+    """A task started on a thread now, its result waited for later (:meth:`result`): reading
+    files while other work goes on. While it runs, :func:`threads_at_work` is true."""
+
+    def __init__(self, task: Callable[[], R]) -> None:
+        self._outcome: list[tuple[bool, object]] = []
+        if workers() == 1:
+            self._thread = None
+            self._run(task)
+            return
+        with _LOCK:
+            _RUNNING["pools"] += 1
+        self._thread = threading.Thread(target=self._run, args=(task, True), daemon=True)
+        self._thread.start()
+
+    def _run(self, task: Callable[[], R], counted: bool = False) -> None:
+        try:
+            self._outcome.append((True, task()))
+        except BaseException as error:  # handed to whoever asks for the result
+            self._outcome.append((False, error))
+        finally:
+            if counted:
+                with _LOCK:
+                    _RUNNING["pools"] -= 1
+
+    def result(self) -> R:
+        if self._thread is not None:
+            self._thread.join()
+        done, value = self._outcome[0]
+        if not done:
+            raise value  # type: ignore[misc]
+        return value  # type: ignore[return-value]

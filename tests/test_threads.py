@@ -40,6 +40,36 @@ def test_no_forked_workers_from_threads(monkeypatch):
     assert map_parallel(chunk, 25, {}, 10) == [10, 10, 5]
 
 
+@pytest.mark.parametrize("cores", ["1", "2"])
+def test_soon_gives_its_result_or_its_error_later_and_no_fork_meanwhile(cores, monkeypatch):
+    """A file read on a thread while the build goes on: its result when asked, its error raised
+    then, and no forked workers while it runs."""
+    import threading
+
+    from generator.outputs.render import map_parallel
+
+    monkeypatch.setenv("GONGSHI_WORKERS", cores)
+    go = threading.Event()
+    if cores == "1":
+        go.set()  # one core: the task runs at once, where it is started
+    waiting = threads.Soon(lambda: go.wait(10) and "read")
+    if cores == "2":
+        assert threads.threads_at_work()
+        with pytest.raises(RuntimeError, match="side_by_side"):
+            map_parallel(chunk, 20, {}, 10)
+    go.set()
+    assert waiting.result() == "read"
+    assert not threads.threads_at_work()
+
+    def fails() -> str:
+        raise OSError("unreadable release")
+
+    failing = threads.Soon(fails)
+    with pytest.raises(OSError, match="unreadable release"):
+        failing.result()
+    assert not threads.threads_at_work()
+
+
 def chunk(bounds: tuple[int, int]) -> int:
     return bounds[1] - bounds[0]
 
