@@ -92,3 +92,17 @@ def test_a_step_returns_its_result(tmp_path, workers):
     step = Beside().start(count_files, tmp_path)
     assert step.wait() == ["a", "b"]
     assert step.wait() == ["a", "b"]
+
+
+def niceness() -> int:
+    return os.nice(0)
+
+
+def test_a_forked_step_runs_at_a_lower_priority_than_the_build(monkeypatch):
+    """The build's own work is what it waits for: a step beside takes the time it leaves."""
+    from generator.outputs.render import BESIDE_NICENESS
+
+    monkeypatch.setenv("GONGSHI_WORKERS", "2")
+    assert Beside().start(niceness).wait() == min(19, os.nice(0) + BESIDE_NICENESS)
+    monkeypatch.setenv("GONGSHI_WORKERS", "1")
+    assert Beside().start(niceness).wait() == os.nice(0)  # in this process: the build's own
