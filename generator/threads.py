@@ -45,9 +45,9 @@ def side_by_side(task: Callable[[T], R], items: Iterable[T]) -> list[R]:
 
 
 def threads_at_work() -> bool:
-    """Whether :func:`side_by_side` threads are running: no process may be forked then (a
-    child would inherit locks another thread holds) and no state shared with forked workers
-    may be set (``render.map_parallel``)."""
+    """Whether :func:`side_by_side` or :class:`Soon` threads are running: no process may be
+    forked then (a child would inherit locks another thread holds: ``render.map_parallel`` and
+    ``render.Beside.start`` refuse) and no state shared with forked workers may be set."""
     return _RUNNING["pools"] > 0
 
 

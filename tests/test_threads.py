@@ -46,7 +46,7 @@ def test_soon_gives_its_result_or_its_error_later_and_no_fork_meanwhile(cores, m
     then, and no forked workers while it runs."""
     import threading
 
-    from generator.outputs.render import map_parallel
+    from generator.outputs.render import Beside, map_parallel
 
     monkeypatch.setenv("GONGSHI_WORKERS", cores)
     go = threading.Event()
@@ -57,6 +57,8 @@ def test_soon_gives_its_result_or_its_error_later_and_no_fork_meanwhile(cores, m
         assert threads.threads_at_work()
         with pytest.raises(RuntimeError, match="side_by_side"):
             map_parallel(chunk, 20, {}, 10)
+        with pytest.raises(RuntimeError, match="Soon threads run"):
+            Beside().start(chunk, (0, 1))
     go.set()
     assert waiting.result() == "read"
     assert not threads.threads_at_work()

@@ -213,6 +213,8 @@ class Beside:
     def start(self, task: Callable[..., object], *args) -> Step:
         if workers() <= 1 or multiprocessing.current_process().daemon:
             return Step(None, None, task.__name__, task(*args))
+        if threads_at_work():  # the child would inherit locks those threads hold
+            raise RuntimeError("Beside.start called while side_by_side or Soon threads run: take their results first")
         context = multiprocessing.get_context("fork")
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_run_step, args=(send, os.getpid(), task, args))
