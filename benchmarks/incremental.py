@@ -15,7 +15,8 @@ Reuses (or generates) the data of benchmarks/validate.py, then, each step as a w
 4. a rebuild after ADDED more records decided at any time in the four years before (late
    submissions: they land in every month's listings, the most pages an addition can touch);
 5. a full build of the same input into another folder, and a byte-for-byte comparison.
-Prints wall time, peak RSS and the seconds of each step for every run. With ``--cold 1`` the
+Prints wall time, peak RSS, CPU time (user and system, the build and every process it started)
+and the seconds of each step for every run. With ``--cold 1`` the
 page cache is emptied (``sync``, then ``/proc/sys/vm/drop_caches``; needs root) before each
 rebuild, as on a machine that has just restored the site: every file the rebuild reads comes
 from the disk.
@@ -30,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,8 +39,8 @@ from validate import AS_OF, data_arguments, gongshi
 
 RUNNER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
           "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-          "sys.stderr.write(r.stderr); sys.stderr.write(r.stdout); "
-          "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, r.returncode)")
+          "sys.stderr.write(r.stderr); sys.stderr.write(r.stdout); u = resource.getrusage(resource.RUSAGE_CHILDREN); "
+          "print(time.perf_counter() - t, u.ru_maxrss, r.returncode, u.ru_utime, u.ru_stime)")
 
 
 def drop_page_cache() -> None:
@@ -50,14 +52,26 @@ def drop_page_cache() -> None:
         raise SystemExit(f"--cold needs root on Linux to empty the page cache: {exc}") from None
 
 
-def timed_build(datasets: Path, out: Path, *extra: str, cold: bool = False) -> tuple[float, int, str, dict[str, float]]:
-    """Wall seconds, peak RSS, the build's summary line and its step timings (``cold``: from an
-    empty page cache)."""
+@dataclass
+class Run:
+    """One timed ``gongshi build``: wall seconds, peak RSS (bytes), CPU seconds of the build and
+    every process it started (user, system), its summary line and its step timings."""
+
+    wall: float
+    peak: int
+    user: float
+    system: float
+    summary: str
+    steps: dict[str, float]
+
+
+def timed_build(datasets: Path, out: Path, *extra: str, cold: bool = False) -> Run:
+    """Run one build as a whole process and time it (``cold``: from an empty page cache)."""
     if cold:
         drop_page_cache()
     done = subprocess.run([sys.executable, "-c", RUNNER, *gongshi(), "build", "--datasets", str(datasets), "--out", str(out),
                            "--as-of", AS_OF, "--timings", *extra], check=True, capture_output=True, text=True)
-    wall, peak, status = done.stdout.split()
+    wall, peak, status, user, system = done.stdout.split()
     if status != "0":
         raise SystemExit(f"gongshi build failed with exit status {status}:\n{done.stderr}")
     steps = {}
@@ -68,7 +82,7 @@ def timed_build(datasets: Path, out: Path, *extra: str, cold: bool = False) -> t
             steps[name] = float(rest.split(" s ")[0])
         elif line.startswith("已生成网站"):
             summary = line
-    return float(wall), int(peak) * 1024, summary, steps
+    return Run(float(wall), int(peak) * 1024, float(user), float(system), summary, steps)
 
 
 def linked_datasets(data: Path, target: Path) -> None:
@@ -91,10 +105,15 @@ def add_records(datasets: Path, work: Path, records: int, seed: int, days: int |
             shutil.copy(path, datasets / folder.name / f"{name}-{path.name}")
 
 
-def report(label: str, wall: float, peak: int, summary: str, steps: dict[str, float]) -> None:
-    work = re.search(r"(完整构建。|增量构建：[^。]*。)", summary)
-    print(f"{label}: {wall:.1f} s wall, peak RSS {peak / 1024**2:,.0f} MiB — {work.group(1) if work else summary}")
-    print("  " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in steps.items()))
+def report(label: str, run: Run) -> None:
+    """The run's times; the CPU line says how long the run would take with every core busy all
+    the time, the least wall time that amount of work allows."""
+    work = re.search(r"(完整构建。|增量构建：[^。]*。)", run.summary)
+    print(f"{label}: {run.wall:.1f} s wall, peak RSS {run.peak / 1024**2:,.0f} MiB — {work.group(1) if work else run.summary}")
+    cores = os.cpu_count() or 1
+    print(f"  CPU {run.user + run.system:.1f} s (user {run.user:.1f}, system {run.system:.1f}): "
+          f"at least {(run.user + run.system) / cores:.1f} s wall on {cores} cores")
+    print("  " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in run.steps.items()))
 
 
 def same_tree(a: Path, b: Path) -> tuple[int, list[str]]:
@@ -114,22 +133,22 @@ def main() -> None:
         datasets = work / "datasets"
         linked_datasets(args.data, datasets)
         site = work / "site"
-        full_wall, *rest = timed_build(datasets, site)
-        report("full build", full_wall, *rest)
-        report("rebuild, nothing changed", *timed_build(datasets, site, cold=cold))
+        full = timed_build(datasets, site)
+        report("full build", full)
+        report("rebuild, nothing changed", timed_build(datasets, site, cold=cold))
         add_records(datasets, work, args.added, 20261120, args.recent, "new")
-        wall, *rest = timed_build(datasets, site, cold=cold)
-        report(f"rebuild after adding {args.added:,} records decided in the last {args.recent} days", wall, *rest)
-        print(f"incremental / full: {wall / full_wall:.1%} (targets: < 15 s and < 5%)")
+        run = timed_build(datasets, site, cold=cold)
+        report(f"rebuild after adding {args.added:,} records decided in the last {args.recent} days", run)
+        print(f"incremental / full: {run.wall / full.wall:.1%} (targets: < 15 s and < 5%)")
         previous = work / "previous"  # the releases so far (hard links), for the control build to continue from
         shutil.copytree(site / "data", previous / "data", copy_function=os.link)
         add_records(datasets, work, args.added, 20261121, None, "late")
-        wall, *rest = timed_build(datasets, site, cold=cold)
-        report(f"rebuild after adding {args.added:,} records decided over four years", wall, *rest)
-        print(f"incremental / full: {wall / full_wall:.1%}")
+        run = timed_build(datasets, site, cold=cold)
+        report(f"rebuild after adding {args.added:,} records decided over four years", run)
+        print(f"incremental / full: {run.wall / full.wall:.1%}")
         if not args.control:
             return
-        report("full build of the same input", *timed_build(datasets, work / "control", "--full", "--previous", str(previous)))
+        report("full build of the same input", timed_build(datasets, work / "control", "--full", "--previous", str(previous)))
         compared, differ = same_tree(site, work / "control")
         print(f"byte-for-byte: {compared:,} files compared, {len(differ)} differ" + (f": {differ[:10]}" if differ else ""))
 
