@@ -19,7 +19,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 TAKE_THREADED_ROWS = 100_000  # fewer rows are taken faster on one thread
-_RUNNING = {"pools": 0}  # side_by_side pools at work (see :func:`threads_at_work`)
+_RUNNING = {"pools": 0}  # side_by_side pools and Soon threads at work (see :func:`threads_at_work`)
 _LOCK = threading.Lock()
 
 
