@@ -45,7 +45,7 @@ def whole_process(data: Path, out: Path) -> tuple[float, int, dict[str, float], 
     for line in done.stderr.splitlines():
         if line.startswith("subject pages: ") and "listing pages" in line:
             subjects = int(line.split(":")[1].split(",")[0])
-        elif " s (peak RSS so far " in line:
+        elif "(peak RSS so far " in line:
             name, rest = line.rsplit(": ", 1)
             steps[name] = float(rest.split(" s ")[0])
             peaks[name] = rest.split("so far ")[1].rstrip(")")

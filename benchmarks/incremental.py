@@ -77,7 +77,7 @@ def timed_build(datasets: Path, out: Path, *extra: str, cold: bool = False) -> R
     steps = {}
     summary = ""
     for line in done.stderr.splitlines():
-        if " s (peak RSS so far " in line:
+        if "(peak RSS so far " in line:
             name, rest = line.rsplit(": ", 1)
             steps[name] = float(rest.split(" s ")[0])
         elif line.startswith("已生成网站"):

@@ -311,19 +311,28 @@ def write_stamp(site: Path, as_of: date, version: str) -> None:
 
 
 class Phases:
-    """Seconds spent in each step of the build, and the peak memory so far (``gongshi build
-    --timings``)."""
+    """Seconds spent in each step of the build, the CPU seconds the build process (all its
+    threads, not the processes it starts) spent in it, and the peak memory so far (``gongshi
+    build --timings``)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self.peak_mib: dict[str, int] = {}
         self._started = perf_counter()
+        self._cpu_started = _cpu_seconds()
 
     def done(self, name: str) -> None:
-        now = perf_counter()
+        now, cpu = perf_counter(), _cpu_seconds()
         self.seconds[name] = now - self._started
+        self.cpu[name] = cpu - self._cpu_started
         self.peak_mib[name] = max(getrusage(RUSAGE_SELF).ru_maxrss, getrusage(RUSAGE_CHILDREN).ru_maxrss) // 1024
-        self._started = now
+        self._started, self._cpu_started = now, cpu
+
+
+def _cpu_seconds() -> float:
+    usage = getrusage(RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures, index: SubjectIndex, listings: ListingPlan,

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from generator.cli import main
 
 from .conftest import row
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(*args: str, env: dict | None = None):
@@ -79,3 +86,33 @@ def test_arrow_allocates_with_malloc_unless_told_otherwise(folder, monkeypatch):
         assert pa.default_memory_pool().backend_name == "mimalloc"
     finally:
         pa.set_memory_pool(before)
+
+
+def test_build_timings_name_every_step_with_its_seconds_and_cpu(folder, tmp_path):
+    folder.write("penalties", "a.csv", [row("penalties")])
+    result = CliRunner().invoke(main, ["build", "--datasets", str(folder.root), "--out", str(tmp_path / "site"),
+                                       "--as-of", "2026-11-23", "--timings"])
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    step = re.compile(r"^(?P<name>.+): \d+\.\d\d s, CPU \d+\.\d\d s \(peak RSS so far [\d,]+ MiB\)$")
+    names = [m["name"] for m in map(step.match, lines) if m]
+    assert names == ["intake (read, validate)", "publication decisions", "records for the pages", "open data",
+                     "feeds (plan)", "what changed", "hand-written pages (mkdocs, beside the above)", "feeds (write)",
+                     "subject pages", "listings", "search index (beside the above)", "sitemaps", "copy data",
+                     "privacy scan", "put in place"]
+    assert lines[len(names):] == ["subject pages: 1, listing pages: 7"]
+
+
+@pytest.mark.parametrize(("args", "status", "ends"), [
+    (["validate", "{root}", "--as-of", "2026-11-23"], 0, "没有发现问题。\n"),
+    (["validate", "{root}", "--as-of", "23/11/2026"], 2, "--as-of 2026-11-23。\n"),
+    (["nonsense"], 2, "No such command 'nonsense'.\n"),
+])
+def test_the_program_exits_with_the_commands_status_and_all_its_output(folder, args, status, ends):
+    """``gongshi`` (and ``python -m generator.cli``) ends the process without tearing it down:
+    the status and every line printed are still the command's."""
+    folder.write("redlist", "a.csv", [row("redlist")])
+    done = subprocess.run([sys.executable, "-m", "generator.cli", *(a.format(root=folder.root) for a in args)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == status
+    assert (done.stdout + done.stderr).endswith(ends)
