@@ -161,10 +161,13 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known,  # the longest step beside: first
                               out / SEARCH_INDEX if before is not None else None)
         phases.done("records for the pages")
+        pages_plan = Soon(lambda: together(lambda: subject_index(disclosures),  # while the release's files are written
+                                           lambda: plan_listings(disclosures, region_name)))
         open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
                                     data, site["name"], published, link_earlier=before is not None,
                                     written_by=release_writer(out) if previous is None or previous.resolve() == out else None,
                                     row_ends=history_cache(out), newest=newest_release)
+        index, listings = pages_plan.result()  # before any process is forked beside
         write_catalog(data, open_data, site)
         release_scan = beside.start(scan_new_release, data, open_data, known)
         if before is not None:
@@ -176,7 +179,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         phases.done("feeds (plan)")
         gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, feeds, site)
         hand_written = beside.start(render_site, config, docs, staged, as_of)
-        index, listings, units, feed_families = plan_units(disclosures, feeds)
+        units, feed_families = plan_units(disclosures, feeds, index, listings)
         todo = Work(before is not None, {kind: u.changed(before.units.get(kind)) if before else None for kind, u in units.items()})
         phases.done("what changed")
         hand_written.wait()
@@ -254,13 +257,13 @@ def unit_folders(open_data: OpenData) -> set[str]:
     return {*UNIT_FOLDERS, *(f"data/releases/{r.version}" for r in open_data.releases)}
 
 
-def plan_units(disclosures: Disclosures, feeds: FeedPlan
-               ) -> tuple[SubjectIndex, ListingPlan, dict[str, Units], list[tuple[str, int]]]:
-    """Every subject page, listing page, subject feed and other feed or archive page, each with
-    a digest of its inputs; and the feed families the last kind spans (label, documents)."""
+def plan_units(disclosures: Disclosures, feeds: FeedPlan, index: SubjectIndex, listings: ListingPlan
+               ) -> tuple[dict[str, Units], list[tuple[str, int]]]:
+    """Every subject page (``index``), listing page (``listings``), subject feed and other feed
+    or archive page, each with a digest of its inputs; and the feed families the last kind spans
+    (label, documents)."""
     disclosures.record_digests, feeds.event_digests  # noqa: B018  (made once, before the tasks that share them)
-    index, listings, (keys, digests), (feed_keys, feed_digests, families) = together(
-        lambda: subject_index(disclosures), lambda: plan_listings(disclosures, region_name),
+    (keys, digests), (feed_keys, feed_digests, families) = together(
         lambda: document_digests(feeds, "subject"), lambda: site_feed_digests(feeds))
     units = {
         "subjects": Units(pa.array(index.ids, pa.string()), subject_digests(disclosures, index)),
@@ -269,7 +272,7 @@ def plan_units(disclosures: Disclosures, feeds: FeedPlan
         "subject-feeds": Units(pa.array(keys, pa.string()), digests),
         "feeds": Units(pa.array(feed_keys, pa.string()), feed_digests),
     }
-    return index, listings, units, families
+    return units, families
 
 
 def feed_masks(todo: Work, families: list[tuple[str, int]]) -> dict[str, np.ndarray]:
