@@ -47,7 +47,7 @@ def whole_process(data: Path, out: Path) -> tuple[float, int, dict[str, float], 
             subjects = int(line.split(":")[1].split(",")[0])
         elif "(peak RSS so far " in line:
             name, rest = line.rsplit(": ", 1)
-            steps[name] = float(rest.split(" s ")[0])
+            steps[name] = float(rest.split(" s")[0])
             peaks[name] = rest.split("so far ")[1].rstrip(")")
     return float(wall), int(peak) * 1024, steps, peaks, subjects
 

@@ -42,6 +42,8 @@ RUNNER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
           "sys.stderr.write(r.stderr); sys.stderr.write(r.stdout); u = resource.getrusage(resource.RUSAGE_CHILDREN); "
           "print(time.perf_counter() - t, u.ru_maxrss, r.returncode, u.ru_utime, u.ru_stime)")
 
+STEP = re.compile(r"(?P<seconds>[\d.]+) s, CPU (?P<cpu>[\d.]+) s \(peak RSS so far ")  # a --timings line after "name: "
+
 
 def drop_page_cache() -> None:
     """Empty the page cache (Linux, root): the next build reads every file from the disk."""
@@ -62,7 +64,7 @@ class Run:
     user: float
     system: float
     summary: str
-    steps: dict[str, float]
+    steps: dict[str, tuple[float, float]]  # step: (seconds, CPU seconds of the build process)
 
 
 def timed_build(datasets: Path, out: Path, *extra: str, cold: bool = False) -> Run:
@@ -79,7 +81,8 @@ def timed_build(datasets: Path, out: Path, *extra: str, cold: bool = False) -> R
     for line in done.stderr.splitlines():
         if "(peak RSS so far " in line:
             name, rest = line.rsplit(": ", 1)
-            steps[name] = float(rest.split(" s ")[0])
+            step = STEP.match(rest)
+            steps[name] = (float(step["seconds"]), float(step["cpu"]))
         elif line.startswith("已生成网站"):
             summary = line
     return Run(float(wall), int(peak) * 1024, float(user), float(system), summary, steps)
@@ -113,7 +116,7 @@ def report(label: str, run: Run) -> None:
     cores = os.cpu_count() or 1
     print(f"  CPU {run.user + run.system:.1f} s (user {run.user:.1f}, system {run.system:.1f}): "
           f"at least {(run.user + run.system) / cores:.1f} s wall on {cores} cores")
-    print("  " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in run.steps.items()))
+    print("  " + ", ".join(f"{name} {seconds:.1f} (CPU {cpu:.1f})" for name, (seconds, cpu) in run.steps.items()))
 
 
 def same_tree(a: Path, b: Path) -> tuple[int, list[str]]:
