@@ -116,3 +116,15 @@ def test_the_program_exits_with_the_commands_status_and_all_its_output(folder, a
                           capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == status
     assert (done.stdout + done.stderr).endswith(ends)
+
+
+def test_the_cycle_collector_runs_rarely_during_a_command(folder):
+    import gc
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        run("validate", str(folder.root), "--as-of", "2026-11-23")
+        assert gc.get_threshold() == (50_000, 50, 100)
+    finally:
+        gc.set_threshold(*before)
