@@ -124,15 +124,21 @@ def hex_id_keys(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray
     n = len(offsets) - 1
     if len(data) != n * HEX_ID_DIGITS or (n and not (np.diff(offsets) == HEX_ID_DIGITS).all()):
         return None
-    nibbles = _HEX_VALUE[data.reshape(n, HEX_ID_DIGITS)]
-    if (nibbles > 15).any():
+    try:  # C's hexadecimal reader; it also takes upper case and spaces, which are refused here
+        raw = bytes.fromhex(data.tobytes().decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
         return None
-    packed = np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])  # 10 bytes an id, big-endian
+    if len(raw) != n * HEX_ID_DIGITS // 2 or _UPPER_HEX[data].any():
+        return None
+    packed = np.frombuffer(raw, np.uint8).reshape(n, HEX_ID_DIGITS // 2)  # 10 bytes an id, big-endian
     return packed[:, :8].copy().view(">u8").ravel().astype(np.uint64), packed[:, 8:].copy().view(">u2").ravel().astype(np.uint64)
 
 
-_HEX_VALUE = np.full(256, 255, np.uint8)
-_HEX_VALUE[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
+_UPPER_HEX = np.zeros(256, bool)
+_UPPER_HEX[np.frombuffer(b"ABCDEF", np.uint8)] = True
+
+
+NOT_GIVEN = object()  # an argument left out, where None means something
 
 
 class IdIndex:
@@ -141,18 +147,28 @@ class IdIndex:
     times faster than a hash table of a million strings; by ``index_in`` for ids of another shape
     or, should two ids of the set share their first 16 digits, for any."""
 
-    def __init__(self, ids: pa.Array) -> None:
+    def __init__(self, ids: pa.Array, keys: tuple[np.ndarray, np.ndarray] | object | None = NOT_GIVEN) -> None:
+        """``keys``: :func:`hex_id_keys` of ``ids``, when the caller has them already."""
         self.ids = ids
         self.sorted: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        keys = hex_id_keys(ids)
+        keys = hex_id_keys(ids) if keys is NOT_GIVEN else keys
         if keys is not None:
-            order = np.argsort(keys[0])  # ids with distinct first digits: those order them
-            high = keys[0][order]
+            high, low = keys
+            if (high[1:] > high[:-1]).all():  # in order already (a release's ids are), distinct
+                self.sorted = (np.arange(len(high), dtype=np.int64), high, low)
+                return
+            order = np.argsort(high)  # ids with distinct first digits: those order them
+            high = high[order]
             if not (high[1:] == high[:-1]).any():
-                self.sorted = (order.astype(np.int64), high, keys[1][order])
+                self.sorted = (order.astype(np.int64), high, low[order])
 
-    def positions(self, values: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        keys = hex_id_keys(values) if self.sorted is not None else None
+    def positions(self, values: pa.Array | pa.ChunkedArray,
+                  keys: tuple[np.ndarray, np.ndarray] | object | None = NOT_GIVEN) -> np.ndarray:
+        """``keys``: :func:`hex_id_keys` of ``values``, when the caller has them already."""
+        if self.sorted is None:
+            keys = None
+        elif keys is NOT_GIVEN:
+            keys = hex_id_keys(values)
         if keys is None:
             values = one_array(values) if isinstance(values, pa.ChunkedArray) else values
             found = pc.index_in(values, value_set=self.ids)

@@ -52,6 +52,7 @@ from .outputs.feeds import FeedPlan, alternate_head, document_digests, feeds_pag
 from .outputs.listings import KINDS, ListingPlan, ListingsResult, plan_listings, write_listings
 from .outputs.opendata import (
     FORMATS,
+    KeptRecords,
     OpenData,
     build_open_data,
     catalog,
@@ -140,7 +141,8 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     intake = run_intake(datasets_dir, as_of, cache_dir=intake_cache(out))
     phases.done("intake (read, validate)")
     previous_data = (previous or out) / "data"
-    newest = Soon(lambda: newest_release_tables(previous_data, list(intake.records)))  # read while the records are decided
+    newest = Soon(lambda: newest_release_tables(previous_data, list(intake.records),  # read while the records are decided
+                                                KeptRecords(history_cache(out))))
     policy = load_policy(project / POLICY_FILE)
     decisions, published = decide_and_publish(intake, policy)
     phases.done("publication decisions")

@@ -19,6 +19,7 @@ from frictionless import validate as frictionless_validate
 from generator.outputs.opendata import (
     ROWS,
     WRITERS,
+    KeptRecords,
     Reuse,
     RowEnds,
     diff,
@@ -263,6 +264,53 @@ def test_row_ends_kept_beside_the_site_are_those_a_search_finds_and_give_the_sam
     assert ends.find("../" + entry["sha256"][3:], after.num_rows, len(expected)) is None  # only SHA-256 names
 
 
+def test_records_kept_beside_the_site_are_those_the_release_parquet_holds(folder, tmp_path, monkeypatch):
+    """Each release's records are kept beside the site, named by the Parquet file's SHA-256, as
+    read_release_table reads that file; the next build maps them instead of decoding Parquet,
+    and only the newest release's and the one before stay. An entry that does not fit (another
+    row count, not a SHA-256 name, unreadable bytes) is not used."""
+    import generator.outputs.opendata as opendata
+    from generator.site import history_cache
+
+    out = tmp_path / "site"
+    rows = [row("penalties", decision_doc_no=f"{i}号") for i in range(1, 4)]
+    folder.write("penalties", "a.csv", rows)
+    build(folder.root, out, AS_OF)
+    kept_dir = history_cache(out)
+
+    def kept_entries() -> dict[str, dict]:
+        index = json.loads((out / "data" / "releases" / "index.json").read_text(encoding="utf-8"))
+        return {f"records-{f['sha256']}.ipc": (r["version"], f["path"]) for r in index["releases"] for f in r["files"]
+                if f["path"].endswith(".parquet")}
+
+    def names() -> set[str]:
+        return {p.name for p in kept_dir.iterdir() if p.name.startswith("records-")}
+
+    assert names() == set(kept_entries())
+    [entry] = [f for f in json.loads((out / "data" / "releases" / "index.json").read_text(encoding="utf-8"))
+               ["releases"][-1]["files"] if f["path"] == "penalties.parquet"]
+    kept = KeptRecords(kept_dir)
+    expected = read_release_table(release(out, "2026-11-23.1") / "penalties.parquet")
+    assert kept.find(entry["sha256"], 3).equals(expected)
+    assert kept.find(entry["sha256"], 4) is None
+    assert KeptRecords(None).find(entry["sha256"], 3) is None
+    assert kept.find("../" + entry["sha256"][3:], 3) is None
+
+    read = []
+    monkeypatch.setattr(opendata, "read_release_table", lambda path: read.append(path.name) or expected)
+    for day, number in ((LATER, 4), (LATER, 5)):  # two more releases: the first one's records go
+        rows.append(row("penalties", decision_doc_no=f"{number}号"))
+        folder.write("penalties", "a.csv", rows)
+        build(folder.root, out, day)
+    assert read == []
+    entries = kept_entries()
+    versions = sorted({v for v, _ in entries.values()})
+    assert names() == {name for name, (v, _) in entries.items() if v in versions[-2:]}
+
+    (kept_dir / f"records-{entry['sha256']}.ipc").write_bytes(b"not arrow")
+    assert kept.find(entry["sha256"], 3) is None
+
+
 def test_a_release_file_that_is_not_one_row_per_record_is_written_whole(tmp_path):
     before = _records(["a", "b", "c"])
     (tmp_path / "penalties.jsonl").write_bytes(WRITERS["jsonl"](before)[:-1])  # the last line feed lost
@@ -359,7 +407,7 @@ def test_rows_are_copied_only_from_a_release_the_same_code_wrote(folder, tmp_pat
         assert (out / "data" / "latest" / f"penalties.{fmt}").read_bytes() == WRITERS[fmt](table)
 
 
-@pytest.mark.parametrize("shape", ["hex", "other", "shared-prefix", "empty"])
+@pytest.mark.parametrize("shape", ["hex", "other", "upper", "spaced", "shared-prefix", "empty"])
 def test_record_id_numbers_sort_and_join_as_the_strings(shape):
     """Record ids read as numbers (``hex_id_keys``) sort (``id_order``) and are found
     (``IdIndex``) exactly as Arrow sorts and finds the strings; ids of another shape, and a set
@@ -374,18 +422,25 @@ def test_record_id_numbers_sort_and_join_as_the_strings(shape):
     ids = [hashlib.sha256(str(i).encode()).hexdigest()[:20] for i in rng.permutation(400).tolist()]
     if shape == "other":
         ids[7] = "P:110***:张三"
+    elif shape == "upper":  # hexadecimal, but it sorts apart from the lower-case ids
+        ids[7] = ids[7].upper() if ids[7].upper() != ids[7] else "ABCDEF" + ids[7][6:]
+    elif shape == "spaced":  # 20 characters, hexadecimal digits and a space
+        ids[7] = ids[7][:10] + " " + ids[7][11:]
     elif shape == "shared-prefix":
         ids[9] = ids[3][:16] + ("0000" if ids[3][16:] != "0000" else "ffff")
     elif shape == "empty":
         ids = []
     values = pa.array(ids, pa.string())
-    assert (hex_id_keys(values) is None) == (shape == "other")
+    assert (hex_id_keys(values) is None) == (shape in ("other", "upper", "spaced"))
     assert id_order(values).tolist() == pc.sort_indices(values).to_pylist()
     wanted = pa.array([*ids[::3], "0" * 20, "f" * 20, ids[3][:16] + "abcd"] if ids else ["0" * 20], pa.string())
     members = values.slice(0, len(ids) // 2)
     expected = pc.fill_null(pc.index_in(wanted, value_set=members), -1).to_pylist()
     assert IdIndex(members).positions(wanted).tolist() == expected
     assert IdIndex(members).positions(pa.chunked_array([wanted])).tolist() == expected
+    ordered = members.take(pa.array(id_order(members), pa.int64()))  # a release's order: no sort needed
+    assert IdIndex(ordered).positions(wanted, hex_id_keys(wanted)).tolist() == pc.fill_null(
+        pc.index_in(wanted, value_set=ordered), -1).to_pylist()
 
 
 @pytest.mark.parametrize("runs", [20_000, 0])
