@@ -22,6 +22,7 @@ def main() -> None:
     """Gongshi (公示): validate public-credit disclosure datasets and publish them."""
     arrow_allocator()
     collect_rarely()
+    small_pages()
 
 
 def arrow_allocator() -> None:
@@ -41,6 +42,18 @@ def collect_rarely() -> None:
     few cycles. At 1M records the default collections held every thread for a third of a second
     of a rebuild (four of them full); these make about ten and take under a tenth."""
     gc.set_threshold(50_000, 50, 100)
+
+
+def small_pages() -> None:
+    """NumPy asks the kernel for 2 MB pages (transparent huge pages) for every array of 4 MB or
+    more. A build makes and drops such arrays step after step, and each new huge page is zeroed
+    whole when first touched: at 1M records, five alternating rebuilds spent about 1.2 s less
+    system time, and 0.7 s less wall time, with ordinary pages. ``NUMPY_MADVISE_HUGEPAGE``, when
+    set, still decides."""
+    if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
+        from numpy._core import multiarray
+
+        multiarray._set_madvise_hugepage(False)
 
 
 @main.command()

@@ -118,6 +118,18 @@ def test_the_program_exits_with_the_commands_status_and_all_its_output(folder, a
     assert (done.stdout + done.stderr).endswith(ends)
 
 
+def test_a_command_asks_numpy_for_ordinary_pages(folder, monkeypatch):
+    from numpy._core import multiarray
+
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    before = multiarray._set_madvise_hugepage(True)
+    try:
+        run("validate", str(folder.root), "--as-of", "2026-11-23")
+        assert multiarray._set_madvise_hugepage(True) is False  # it was off
+    finally:
+        multiarray._set_madvise_hugepage(before)
+
+
 def test_the_cycle_collector_runs_rarely_during_a_command(folder):
     import gc
 
