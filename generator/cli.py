@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -50,10 +51,18 @@ def small_pages() -> None:
     whole when first touched: at 1M records, five alternating rebuilds spent about 1.2 s less
     system time, and 0.7 s less wall time, with ordinary pages. ``NUMPY_MADVISE_HUGEPAGE``, when
     set, still decides."""
-    if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
-        from numpy._core import multiarray
+    setter = hugepage_setter()
+    if setter is not None and "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
+        setter(False)
 
-        multiarray._set_madvise_hugepage(False)
+
+def hugepage_setter() -> Callable[[bool], bool] | None:
+    """NumPy's switch for huge pages (``numpy._core`` from NumPy 2, ``numpy.core`` before it;
+    it returns the setting it replaces); None if this NumPy has none."""
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    return getattr(core.multiarray, "_set_madvise_hugepage", None)
 
 
 @main.command()
