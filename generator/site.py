@@ -191,9 +191,6 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         del feeds  # written: its memory goes before the pages are written
         phases.done("feeds (write)")
         pages = write_generated_pages(project, staged, disclosures, index, listings, site, todo, phases)
-        in_search = search.wait()
-        (work / SEARCH_INDEX).rename(staged / SEARCH_INDEX)
-        phases.done("search index (beside the above)")
         write_stamp(staged, as_of, open_data.releases[-1].version)
         write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
         phases.done("sitemaps")
@@ -201,8 +198,12 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         phases.done("copy data")
         digests = {name: disclosures.digests_of(name) for name in disclosures.by_dataset}
         del disclosures, published  # what the pages needed; the scan needs none of it
-        check_privacy(staged, known, open_data, release_scan.wait() + in_search)
+        found = scan_site(staged, known, open_data)  # while the steps beside finish
         phases.done("privacy scan")
+        found += release_scan.wait() + search.wait()
+        (work / SEARCH_INDEX).rename(staged / SEARCH_INDEX)
+        phases.done("search index, release scan (beside the above)")
+        refuse_private(found)
         after = State(shaping, units, site_files(staged, unit_folders(open_data)))
         after.save(staged)
         save_release_writer(staged, open_data.written_by)
@@ -361,7 +362,7 @@ def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures,
 
 def write_search(folder: Path, disclosures: Disclosures, known: KnownNumbers, previous: Path | None = None) -> list[Finding]:
     """The search index of every published subject and document number, and what it holds that
-    must not be published (see :func:`check_privacy`), named by its place in the site: scanned
+    must not be published (see :func:`refuse_private`), named by its place in the site: scanned
     here, beside the build, not with the pages. In an incremental build, files the site's index
     (``previous``) holds byte for byte are linked, not written, and not scanned again: as an
     unchanged page is not."""
@@ -539,7 +540,7 @@ class _MkdocsMessages(logging.Handler):
 
 def scan_new_release(data: Path, open_data: OpenData, known: KnownNumbers) -> list[Finding]:
     """What the release this build made holds that must not be published (see
-    :func:`check_privacy`), named by its place in the site. Its CSV and JSON Lines files are the
+    :func:`refuse_private`), named by its place in the site. Its CSV and JSON Lines files are the
     Parquet file's values in other encodings (tests/test_opendata.py holds them equal): its
     values are scanned once. Of a dataset's records, only those that are new or changed since
     the release before: the others, the same values, were scanned when it was made."""
@@ -555,16 +556,21 @@ def scan_new_release(data: Path, open_data: OpenData, known: KnownNumbers) -> li
     return sorted((Finding(f"data/releases/{f.file}", f.kind, f.value) for f in found), key=lambda f: f.file)
 
 
-def check_privacy(site: Path, known: KnownNumbers, open_data: OpenData, found_beside: list[Finding]) -> None:
-    """No ID number in clear, no legal representative's ID, no phone number: else no site.
-    ``known`` are the ID numbers the input carried. The data releases and the search index are
-    not scanned here: ``data/latest/`` is the newest release byte for byte (hard links), earlier
-    releases were scanned when they were made and are never rewritten, and ``found_beside`` is
-    what :func:`scan_new_release` found in the one this build made and :func:`write_search` in
-    the search index."""
+def scan_site(site: Path, known: KnownNumbers, open_data: OpenData) -> list[Finding]:
+    """What the staged site holds that must not be published (see :func:`refuse_private`),
+    but for what the steps beside scan. ``known`` are the ID numbers the input carried. The
+    data releases and the search index are not scanned here: ``data/latest/`` is the newest
+    release byte for byte (hard links), earlier releases were scanned when they were made and
+    are never rewritten, and :func:`scan_new_release` scans the one this build made and
+    :func:`write_search` the search index."""
     releases = [f"data/releases/{r.version}" for r in open_data.releases]
-    findings = sorted(found_beside + scan(site, known, skip=("data/latest", SEARCH_INDEX, *releases)), key=lambda f: f.file)
+    return scan(site, known, skip=("data/latest", SEARCH_INDEX, *releases))
+
+
+def refuse_private(findings: list[Finding]) -> None:
+    """No ID number in clear, no legal representative's ID, no phone number: else no site."""
     if findings:
+        findings = sorted(findings, key=lambda f: f.file)
         listed = "\n".join(f.describe() for f in findings[:20])
         more = f"\n…共 {len(findings)} 处。" if len(findings) > 20 else ""
         raise BuildError(f"生成的网站中发现个人信息，未发布，原网站保持不变：\n{listed}{more}\n"

@@ -98,8 +98,8 @@ def test_build_timings_name_every_step_with_its_seconds_and_cpu(folder, tmp_path
     names = [m["name"] for m in map(step.match, lines) if m]
     assert names == ["intake (read, validate)", "publication decisions", "records for the pages", "open data",
                      "feeds (plan)", "what changed", "hand-written pages (mkdocs, beside the above)", "feeds (write)",
-                     "subject pages", "listings", "search index (beside the above)", "sitemaps", "copy data",
-                     "privacy scan", "put in place"]
+                     "subject pages", "listings", "sitemaps", "copy data", "privacy scan",
+                     "search index, release scan (beside the above)", "put in place"]
     assert lines[len(names):] == ["subject pages: 1, listing pages: 7"]
 
 
