@@ -255,6 +255,24 @@ def save_release_writer(site: Path, written_by: dict | None) -> None:
         (site / STATE / RELEASE_WRITER).write_text(json.dumps(written_by, sort_keys=True) + "\n", encoding="utf-8")
 
 
+SEARCH_INPUTS = "search-inputs.txt"
+
+
+def search_inputs(site: Path) -> str | None:
+    """The digest of what the search index of ``site`` was made from (saved by
+    :func:`save_search_inputs`); None when not known."""
+    try:
+        found = (site / STATE / SEARCH_INPUTS).read_text(encoding="ascii").strip()
+    except (OSError, ValueError):
+        return None
+    return found if len(found) == 64 and all(c in "0123456789abcdef" for c in found) else None
+
+
+def save_search_inputs(site: Path, digest: str) -> None:
+    (site / STATE).mkdir(parents=True, exist_ok=True)
+    (site / STATE / SEARCH_INPUTS).write_text(digest + "\n", encoding="ascii")
+
+
 RECORD_DIGESTS = "record-digests.arrow"
 
 

@@ -42,6 +42,8 @@ from .incremental import (
     release_writer,
     save_record_digests,
     save_release_writer,
+    save_search_inputs,
+    search_inputs,
     site_files,
     staging_prefix,
     swap,
@@ -62,7 +64,7 @@ from .outputs.opendata import (
     schema_org,
 )
 from .outputs.render import Beside, Writer, environment
-from .outputs.search import search_tables, write_search_index
+from .outputs.search import inputs_digest, search_tables, write_search_index
 from .outputs.shell import SHELL_PAGE, Shell, source_page
 from .outputs.sitemaps import write_sitemaps
 from .outputs.statistics import home_context, statistics_context
@@ -162,7 +164,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         newest_release = newest.result()  # before any process is forked beside
         known = KnownNumbers.of(known_id_numbers(intake))  # made ready once, for every scan
         search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known,  # the longest step beside: first
-                              out / SEARCH_INDEX if before is not None else None)
+                              *((out / SEARCH_INDEX, search_inputs(out)) if before is not None else ()))
         phases.done("records for the pages")
         pages_plan = Soon(functools.partial(plan_pages, disclosures))  # while the release's files are written
         open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
@@ -200,13 +202,15 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         del disclosures, published  # what the pages needed; the scan needs none of it
         found = scan_site(staged, known, open_data)  # while the steps beside finish
         phases.done("privacy scan")
-        found += release_scan.wait() + search.wait()
+        found_in_search, search_made_from = search.wait()
+        found += release_scan.wait() + found_in_search
         (work / SEARCH_INDEX).rename(staged / SEARCH_INDEX)
         phases.done("search index, release scan (beside the above)")
         refuse_private(found)
         after = State(shaping, units, site_files(staged, unit_folders(open_data)))
         after.save(staged)
         save_release_writer(staged, open_data.written_by)
+        save_search_inputs(staged, search_made_from)
         save_record_digests(staged, open_data.releases[-1].version, digests)
         if todo.incremental:
             todo.moved, todo.deleted = commit(staged, out, deletions(before, after), whole=(SEARCH_INDEX,))
@@ -360,14 +364,21 @@ def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures,
     return GeneratedPages(subjects, written)
 
 
-def write_search(folder: Path, disclosures: Disclosures, known: KnownNumbers, previous: Path | None = None) -> list[Finding]:
+def write_search(folder: Path, disclosures: Disclosures, known: KnownNumbers, previous: Path | None = None,
+                 previous_inputs: str | None = None) -> tuple[list[Finding], str]:
     """The search index of every published subject and document number, and what it holds that
     must not be published (see :func:`refuse_private`), named by its place in the site: scanned
-    here, beside the build, not with the pages. In an incremental build, files the site's index
-    (``previous``) holds byte for byte are linked, not written, and not scanned again: as an
-    unchanged page is not."""
-    linked = write_search_index(folder, *search_tables(disclosures), previous=previous)["linked"]
-    return [Finding(f"{SEARCH_INDEX}/{f.file}", f.kind, f.value) for f in scan(folder, known, leave_out=linked)]
+    here, beside the build, not with the pages; and the digest of its inputs. In an incremental
+    build, files the site's index (``previous``) holds byte for byte are linked, not written,
+    and not scanned again: as an unchanged page is not. When the inputs are those the site's
+    index was made from (``previous_inputs``), that index is linked whole and nothing is made."""
+    subjects, documents = search_tables(disclosures)
+    inputs = inputs_digest(subjects, documents)
+    if previous is not None and inputs == previous_inputs and (previous / "meta.json").is_file():
+        shutil.copytree(previous, folder, copy_function=link_or_copy)
+        return [], inputs
+    linked = write_search_index(folder, subjects, documents, previous=previous)["linked"]
+    return [Finding(f"{SEARCH_INDEX}/{f.file}", f.kind, f.value) for f in scan(folder, known, leave_out=linked)], inputs
 
 
 SEARCH_INDEX = "searchindex"

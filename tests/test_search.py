@@ -615,3 +615,21 @@ def test_header_box_leads_to_results(served, site, browser, viewport, tmp_path):
     page.wait_for_function("document.querySelector('[role=status]').textContent.includes('没有找到')")
     context.close()
     assert errors == []
+
+
+def test_the_inputs_digest_changes_with_any_value_and_not_with_chunking():
+    from generator.outputs.search import inputs_digest
+
+    subjects = pa.table({"page_id": pa.array(["A1", "B2"], pa.large_string()), "name": pa.array(["甲公司", "乙公司"], pa.large_string()),
+                         "code": pa.array(["A1", "B2"], pa.large_string()), "category": pa.array(["法人", "法人"], pa.large_string())})
+    documents = pa.table({"doc_no": pa.array(["文1"], pa.large_string()), "page_id": pa.array(["A1"], pa.large_string()),
+                          "record_id": pa.array(["r1"], pa.large_string()), "dataset": pa.array(["行政处罚"], pa.large_string())})
+    digest = inputs_digest(subjects, documents)
+    assert len(digest) == 64
+    rechunked = pa.concat_tables([subjects.slice(0, 1), subjects.slice(1)])
+    assert inputs_digest(rechunked, documents) == digest
+    assert inputs_digest(subjects.slice(1), documents) != digest
+    # a value moved from one string to the next gives the same bytes, not the same offsets
+    moved = subjects.set_column(1, "name", pa.array(["甲公司乙", "公司"], pa.large_string()))
+    assert inputs_digest(moved, documents) != digest
+    assert inputs_digest(subjects, documents.set_column(0, "doc_no", pa.array(["文2"], pa.large_string()))) != digest

@@ -64,6 +64,7 @@ the text is copied once; Python loops run per file, not per entry.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -169,6 +170,20 @@ def write_search_index(folder: Path, subjects: pa.Table, documents: pa.Table, pr
     meta = {"format": FORMAT, "names": names, "codes": codes, "docs": docs}
     writer.write("meta.json", json.dumps(meta, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode(), "meta")
     return writer.stats(names, codes, docs)
+
+
+def inputs_digest(subjects: pa.Table, documents: pa.Table) -> str:
+    """SHA-256 of the index's inputs (every column's name, string offsets and bytes, as
+    :func:`search_tables` makes them: no nulls): the same digest, the same index."""
+    digest = hashlib.sha256()
+    for table in (subjects, documents):
+        digest.update(f"{table.num_rows}\n".encode())
+        for name in table.column_names:
+            offsets, data = _buffers(_text(table[name]))
+            digest.update(f"{name}\n".encode())
+            digest.update(offsets.astype("<i8").tobytes())
+            digest.update(memoryview(data)[:int(offsets[-1])])
+    return digest.hexdigest()
 
 
 def search_tables(disclosures: Disclosures) -> tuple[pa.Table, pa.Table]:
