@@ -629,6 +629,7 @@ def test_the_inputs_digest_changes_with_any_value_and_not_with_chunking():
     rechunked = pa.concat_tables([subjects.slice(0, 1), subjects.slice(1)])
     assert inputs_digest(rechunked, documents) == digest
     assert inputs_digest(subjects.slice(1), documents) != digest
+    assert inputs_digest(subjects.set_column(2, "code", pa.array(["A1", "B2"], pa.string())), documents) == digest  # another string type
     # a value moved from one string to the next gives the same bytes, not the same offsets
     moved = subjects.set_column(1, "name", pa.array(["甲公司乙", "公司"], pa.large_string()))
     assert inputs_digest(moved, documents) != digest

@@ -173,16 +173,22 @@ def write_search_index(folder: Path, subjects: pa.Table, documents: pa.Table, pr
 
 
 def inputs_digest(subjects: pa.Table, documents: pa.Table) -> str:
-    """SHA-256 of the index's inputs (every column's name, string offsets and bytes, as
-    :func:`search_tables` makes them: no nulls): the same digest, the same index."""
+    """SHA-256 of the index's inputs: per column, its name and the digests of its values' lengths
+    and of their bytes, read chunk by chunk where they are (the same values in other chunks give
+    the same digest): the same digest, the same index."""
     digest = hashlib.sha256()
     for table in (subjects, documents):
         digest.update(f"{table.num_rows}\n".encode())
         for name in table.column_names:
-            offsets, data = _buffers(_text(table[name]))
-            digest.update(f"{name}\n".encode())
-            digest.update(offsets.astype("<i8").tobytes())
-            digest.update(memoryview(data)[:int(offsets[-1])])
+            column = table[name]
+            if column.type != pa.large_string() or column.null_count:  # not as search_tables makes them
+                column = pa.chunked_array([_text(column)])
+            lengths, text = hashlib.sha256(), hashlib.sha256()
+            for chunk in column.chunks:
+                offsets, data = _buffers(chunk)
+                lengths.update(np.diff(offsets).astype("<i8").tobytes())
+                text.update(memoryview(data)[:int(offsets[-1])])
+            digest.update(f"{name}\n".encode() + lengths.digest() + text.digest())
     return digest.hexdigest()
 
 
