@@ -1,6 +1,6 @@
 """Benchmark: add records to a large site and rebuild it incrementally.
 
-    python benchmarks/incremental.py                      # 1,000,000 records, then 1,000 more, four times
+    python benchmarks/incremental.py                      # 1,000,000 records; 3 x 1,000 recent ones; 1,000 back-dated
     python benchmarks/incremental.py --records 100000 --added 1000
     python benchmarks/incremental.py --control 0          # without step 5 (saves a full build)
     python benchmarks/incremental.py --repeat 1           # step 3 once
