@@ -75,9 +75,12 @@ OCTETS = "application/octet-stream"
 STATIC_ASSETS = {"css", "js", "mjs", "map", "svg", "png", "jpg", "jpeg", "gif", "webp", "avif", "ico",
                  "woff2", "woff", "ttf", "otf"}
 # data/releases/<version>/… never change once written (generator/outputs/opendata.py); nor do
-# files named by their content's hash, like the theme's bundle.a5f9d56c.min.js.
+# files named by their content's hash, like the theme's bundle.a5f9d56c.min.js and the search
+# index's sorted shards (generator/outputs/search.py). Uploaded first, they are in place before the
+# files that name them.
 RELEASE_FILE = re.compile(r"^data/releases/\d{4}-\d{2}-\d{2}\.\d+/")
 HASHED_NAME = re.compile(r"\.[0-9a-f]{8,}(\.min)?\.(js|css|mjs)(\.map)?$")
+SEARCH_SHARD = re.compile(r"^searchindex/[cd]/[0-9a-f]{16}\.json$")
 
 # upload phases, in order: each finishes before the next starts
 IMMUTABLE_FILES, ASSETS, PAGES, SITEMAPS, ROOT = range(5)
@@ -101,7 +104,7 @@ def content_type(path: str) -> str:
 
 
 def is_immutable(path: str) -> bool:
-    return bool(RELEASE_FILE.match(path) or HASHED_NAME.search(path))
+    return bool(RELEASE_FILE.match(path) or HASHED_NAME.search(path) or SEARCH_SHARD.match(path))
 
 
 def cache_control(path: str) -> str:

@@ -335,3 +335,14 @@ def test_without_boto3_the_command_says_how_to_install_it(site, monkeypatch):
     result = publish(site)
     assert (result.exit_code, result.output) == (
         2, "错误：发布到对象存储需要 boto3。请运行 pip install 'gongshi[publish]'（在仓库中：.venv/bin/pip install -e '.[publish]'）后重试。\n")
+
+
+def test_search_shards_named_by_their_bytes_are_immutable_and_go_first():
+    """The search index's sorted shards are named by their bytes (generator/outputs/search.py):
+    cached for good, and uploaded before the block files that name them. Other index files keep
+    their names as their contents change."""
+    shard = "searchindex/d/3f2a9c0d1e4b5a67.json"
+    assert publishing.cache_control(shard) == IMMUTABLE
+    for path in ("searchindex/d/b0.json", "searchindex/c/12.json", "searchindex/n/12-3.json", "searchindex/meta.json"):
+        assert publishing.cache_control(path) == SHORT, path
+        assert publishing.phase(shard) < publishing.phase(path), path

@@ -8,6 +8,7 @@ types into the header box of a built site served under a sub-path, at desktop an
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -148,7 +149,7 @@ def test_small_index_content(tmp_path):
     stats = write_search_index(tmp_path / "index", subjects_table(SMALL_SUBJECTS), documents_table(SMALL_DOCUMENTS))
     files = read_index(tmp_path / "index")
     meta = files["meta.json"]
-    assert meta["format"] == 1 and meta["names"]["entries"] == 6 and meta["codes"]["entries"] == 6
+    assert meta["format"] == 2 and meta["names"]["entries"] == 6 and meta["codes"]["entries"] == 6
     assert meta["docs"]["datasets"] == ["行政处罚", "行政许可"] and meta["docs"]["entries"] == 4
     assert stats["files"] == len(files) and stats["bytes"] == sum(p.stat().st_size for p in (tmp_path / "index").rglob("*.json"))
     text = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / "index").rglob("*.json"))
@@ -167,7 +168,8 @@ def test_small_index_content(tmp_path):
     # the gram 鑫源 is in the shard its hash says, with its true count
     shard = fnv1a32("鑫源") % meta["names"]["shards"]
     assert files[f"n/{shard}.json"]["鑫源"][0] == 4
-    codes = files["c/0.json"]
+    assert files["c/b0.json"]["files"] == [name for name in (p[2:-5] for p in files if p.startswith("c/")) if name != "b0"]
+    codes = files[f"c/{files['c/b0.json']['files'][0]}.json"]
     assert ["450100600123456", "南宁市青秀区鑫源粉店", "ZC450100600123456"] in codes
     assert [XINYUAN[0], XINYUAN[1]] in codes
     docs = [e for p, c in files.items() if p.startswith("d/") and "/b" not in p for e in c]
@@ -215,13 +217,39 @@ def test_a_new_code_changes_its_own_shard_not_every_shard_after_it(tmp_path, mon
     early = ("9145" + "0" * 14, "广西新开业有限公司", "9145" + "0" * 14, ORG)  # sorts before every other code
     write_search_index(tmp_path / "b", pa.concat_tables([subjects, subjects_table([early])]), documents)
     a, b = files_of(tmp_path / "a"), files_of(tmp_path / "b")
-    shards = sorted(p for p in b if re.fullmatch(r"c/\d+\.json", p))
+    shards = sorted_shards(b, "c")
     assert len(shards) > 40
     changed = [p for p in shards if a.get(p) != b[p]]
     assert 1 <= len(changed) <= 3, changed
     # every shard holds at least half the target size and at most twice it (the last may be short)
-    sizes = [len(b[f"c/{i}.json"]) for i in range(len(shards))]
+    sizes = [len(b[p]) for p in shards]
     assert all(600 <= size <= 2401 for size in sizes[:-1]), sizes
+
+
+def sorted_shards(files: dict[str, bytes], folder: str) -> list[str]:
+    """The sorted shards of ``folder`` in key order, as the blocks list them."""
+    blocks = json.loads(files["meta.json"])["codes" if folder == "c" else "docs"]
+    count = -(-blocks["shards"] // blocks["block"])
+    return [f"{folder}/{name}.json" for k in range(count) for name in json.loads(files[f"{folder}/b{k}.json"])["files"]]
+
+
+def test_a_document_before_every_other_leaves_the_shards_after_its_own_as_they_were(tmp_path, monkeypatch):
+    """Shards are named by their bytes: when a shard splits, those after it keep their names
+    (named by their place, every one after it would be new to an incremental build)."""
+    monkeypatch.setattr(search, "SORTED_SHARD_BYTES", 1200)
+    monkeypatch.setattr(search, "SORTED_SPLIT", 8)
+    subjects, documents = generated_input(random.Random(3), 3000)
+    write_search_index(tmp_path / "a", subjects, documents)
+    page = subjects["page_id"][0].as_py()
+    first = [("A" + "0" * 12 + f"{i:03d}号", page, f"f{i:019x}", "行政许可") for i in range(60)]
+    write_search_index(tmp_path / "b", subjects, pa.concat_tables([documents, documents_table(first)]))
+    a, b = files_of(tmp_path / "a"), files_of(tmp_path / "b")
+    before, after = sorted_shards(a, "d"), sorted_shards(b, "d")
+    assert len(after) > len(before) + 1 > 40  # the new entries make shards of their own, before the others
+    same = len(before) - 2  # the cuts are where they were from the second old cut on at the latest
+    assert after[-same:] == before[-same:] and all(a[p] == b[p] for p in before[-same:])
+    for path in after:
+        assert path == f"d/{hashlib.blake2b(b[path], digest_size=8).hexdigest()}.json"
 
 
 def test_cuts_bounds(monkeypatch):
@@ -441,6 +469,8 @@ def test_client_agrees_with_brute_force(tmp_path, monkeypatch, tiny):
         else:
             assert found_docs == [], q
     assert any(a["documents"] for a in answers) and any(len(a["subjects"]) > 3 for a in answers)
+    if tiny:  # a scan on from the last shard of a block reads the next block's names
+        assert any(len({f for f in a["files"] if re.fullmatch(r"[cd]/b\d+\.json", f)}) > 1 for a in answers)
 
 
 @needs_node

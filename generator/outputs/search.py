@@ -13,13 +13,13 @@ Hash: FNV-1a, 32 bits, over the UTF-8 bytes of the (normalised) gram: :func:`fnv
 
 Files (all JSON, UTF-8, no whitespace; the same input gives the same bytes)::
 
-    meta.json            {"format": 1, "names": {"shards", "cap", "inline", "entries", "grams"},
+    meta.json            {"format": 2, "names": {"shards", "cap", "inline", "entries", "grams"},
                           "codes": {"shards", "block", "top", "entries"},
                           "docs": {"shards", "block", "top", "entries", "datasets"}}
     n/<s>.json           name directory shard s: {gram: [count, [entry, ...]] or [count, k]}
     n/<s>-<k>.json       pack k of shard s: {gram: [entry, ...], ...} for grams of more than inline entries
-    c/<i>.json, c/b<k>.json   codes: sorted shard i; block k of shard boundaries
-    d/<i>.json, d/b<k>.json   document numbers: the same
+    c/<name>.json, c/b<k>.json   codes: a sorted shard, named by its bytes; block k of shard boundaries
+    d/<name>.json, d/b<k>.json   document numbers: the same
 
 Names. Every distinct character (unigram) and every distinct pair of adjacent characters
 (bigram) of a subject's normalised name is a gram. A gram lives in directory shard
@@ -42,11 +42,14 @@ Codes and document numbers. Entries sorted by their normalised key are cut into 
 before (:func:`_cuts`): a shard ends before an entry whose key hashes to a multiple of
 ``SORTED_SPLIT`` once it holds half the target size, and at twice the target size at the latest,
 so adding a code or a document number changes its own shard and the boundary blocks, not every
-shard after it. ``top[k]`` is the first key of block k, and ``b<k>.json`` lists the
-first keys of the ``block`` shards of block k (shard ``k * block + j``). A prefix ``p`` is looked
-up in the last block whose first key is ``< p``, then in the last shard there whose first key is
-``< p`` (or shard 0), scanning on to the next shards while keys still start with ``p``. Keys and
-comparisons are by Unicode code point.
+shard after it. A shard's file is named by its bytes (the first 16 hex digits of their BLAKE2b
+digest), not by its place: a shard that moved because one before it split keeps its name, so an
+incremental build links it, and a name never changes meaning, so a cache may keep the file for
+good. ``top[k]`` is the first key of block k, and ``b<k>.json`` is ``{"keys", "files"}``: the
+first keys and the file names of the ``block`` shards of block k (shard ``k * block + j``). A
+prefix ``p`` is looked up in the last block whose first key is ``< p``, then in the last shard
+there whose first key is ``< p`` (or shard 0), scanning on to the next shards (into the next
+block's) while keys still start with ``p``. Keys and comparisons are by Unicode code point.
 
     code entry   [code, name] when page_id == code, else [code, name, page_id]
     doc entry    [doc_no, page_id, record_id, dataset, name]; dataset indexes docs.datasets;
@@ -65,6 +68,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -79,7 +83,7 @@ import pyarrow.compute as pc
 if TYPE_CHECKING:
     from .disclosures import Disclosures
 
-FORMAT = 1
+FORMAT = 2  # 2: sorted shards named by their bytes, blocks {"keys", "files"}
 NAME_CAP = 1000  # entries kept per gram list (the true count is stored beside)
 INLINE = 16  # lists of at most this many entries live inside their directory shard
 DIRECTORY_SHARD_BYTES = 8 * 1024  # average name directory shard: the shard count is a power of two near this
@@ -248,14 +252,20 @@ class _Writer:
         offsets, data = _buffers(_array(contents))
         self.write_spans(paths, data, offsets, kind)
 
-    def write_spans(self, paths: list[str], data: bytes | pa.Buffer, bounds: np.ndarray, kind: str) -> None:
-        """File i holds ``data[bounds[i]:bounds[i + 1]]``."""
+    def write_spans(self, paths: list[str], data: bytes | pa.Buffer, bounds: np.ndarray, kind: str,
+                    named_by_content: bool = False) -> None:
+        """File i holds ``data[bounds[i]:bounds[i + 1]]``. Files ``named_by_content`` (the name is
+        made from the bytes) are written once per name, and a file of that name and size in the
+        previous index is linked without reading it."""
         view = memoryview(data)
-        bounds = bounds.tolist()
+        spans = list(itertools.pairwise(bounds.tolist()))
+        if named_by_content:  # one file per name: the same name, the same bytes
+            unique = dict(zip(paths, spans, strict=True))
+            paths, spans = list(unique), list(unique.values())
         self._folders(paths)
         root, previous = str(self.root), (str(self.previous) if self.previous is not None else None)
-        jobs = [(f"{root}/{path}", view[bounds[i]:bounds[i + 1]], previous and f"{previous}/{path}")
-                for i, path in enumerate(paths)]
+        jobs = [(f"{root}/{path}", view[a:b], previous and f"{previous}/{path}", named_by_content)
+                for path, (a, b) in zip(paths, spans, strict=True)]
         runs = [jobs[i::self.THREADS] for i in range(self.THREADS)]
         with ThreadPoolExecutor(self.THREADS) as pool:
             done = [result for run in pool.map(lambda run: [_put_file(*job) for job in run], runs) for result in run]
@@ -285,17 +295,25 @@ class _Writer:
         }
 
 
-def _put_file(path: str, data: bytes | memoryview, previous: str | None) -> tuple[int, bool]:
+def _put_file(path: str, data: bytes | memoryview, previous: str | None, named_by_content: bool = False
+              ) -> tuple[int, bool]:
     """Write ``data`` to ``path``, or link ``path`` to ``previous`` when that file holds the same
-    bytes (a link costs a twentieth of creating and writing a file); its size, and whether it
-    was written."""
-    if previous is not None and _same_bytes(previous, data):
+    bytes (a link costs a twentieth of creating and writing a file): for a file whose name is
+    made from its bytes, when it has the same size; its size, and whether it was written."""
+    if previous is not None and (_same_size(previous, data) if named_by_content else _same_bytes(previous, data)):
         try:
             os.link(previous, path)
             return memoryview(data).nbytes, False
         except OSError:  # another file system, or links not allowed: write it
             pass
     return _write_file(path, data), True
+
+
+def _same_size(path: str, data: bytes | memoryview) -> bool:
+    try:
+        return os.stat(path).st_size == memoryview(data).nbytes
+    except OSError:
+        return False
 
 
 def _same_bytes(path: str, data: bytes | memoryview) -> bool:
@@ -614,12 +632,24 @@ def _write_sorted(writer: _Writer, folder: str, kind: str, keys: pa.Array, entri
     text = pc.binary_join_element_wise(pc.if_else(pa.array(first), _s("["), _s(",")), entries,
                                        pc.if_else(pa.array(last), _s("]"), _s("")), _s(""))
     bounds, data = _buffers(_array(text))
-    writer.write_spans([f"{folder}/{i}.json" for i in range(shards)], data, bounds[offsets], kind)
+    names = _content_names(data, bounds[offsets])
+    writer.write_spans([f"{folder}/{name}.json" for name in names], data, bounds[offsets], kind, named_by_content=True)
     first_keys = keys.take(pa.array(offsets[:-1])).to_pylist()
     for k in range(0, shards, BLOCK):
-        block = json.dumps(first_keys[k:k + BLOCK], ensure_ascii=False, separators=(",", ":"))
+        block = json.dumps({"keys": first_keys[k:k + BLOCK], "files": names[k:k + BLOCK]}, ensure_ascii=False,
+                           separators=(",", ":"))
         writer.write(f"{folder}/b{k // BLOCK}.json", block.encode(), f"{kind}_blocks")
     return {"shards": shards, "block": BLOCK, "top": first_keys[::BLOCK], "entries": n}
+
+
+CONTENT_NAME = 16  # hex digits of a sorted shard's name (64 bits of its BLAKE2b digest)
+
+
+def _content_names(data: bytes | pa.Buffer, bounds: np.ndarray) -> list[str]:
+    """The name of each file ``data[bounds[i]:bounds[i + 1]]``: from its bytes alone."""
+    view = memoryview(data)
+    ends = bounds.tolist()
+    return [hashlib.blake2b(view[a:b], digest_size=CONTENT_NAME // 2).hexdigest() for a, b in itertools.pairwise(ends)]
 
 
 def _cuts(sizes: np.ndarray, hashes: np.ndarray) -> np.ndarray:

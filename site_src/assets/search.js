@@ -212,17 +212,32 @@
     return result;
   }
 
+  /** Block ``b`` of shard boundaries: its shards' first keys and file names. An index of format 1
+   * (still in a browser's cache for a few minutes after a deploy) listed the keys only and named
+   * shards by their place. */
+  function boundaries(data, b, size) {
+    if (!Array.isArray(data)) return data;
+    return { keys: data, files: data.map(function (_, i) { return String(b * size + i); }) };
+  }
+
   /** Entries whose key starts with ``p``, from the sorted shards in ``dir`` (c or d). */
   async function searchSorted(p, info, dir, keyOf, load, limit, maxShards) {
     var result = { items: [], more: false };
     if (!info || !info.shards || !p) return result;
-    var block = Math.max(0, lastBelow(info.top, p));
-    var keys = await load(dir + "/b" + block + ".json");
-    var shard = block * info.block + Math.max(0, lastBelow(keys, p));
+    var b = Math.max(0, lastBelow(info.top, p));
+    var block = boundaries(await load(dir + "/b" + b + ".json"), b, info.block);
+    var j = Math.max(0, lastBelow(block.keys, p));
+    var shard = b * info.block + j;
     var read = 0;
     while (shard < info.shards && read < (maxShards || SORTED_SHARDS) && (read === 0 || result.items.length < SORTED_ENOUGH)) {
-      var entries = await load(dir + "/" + shard + ".json");
+      if (j === block.files.length) { // on into the next block's shards
+        b += 1;
+        j = 0;
+        block = boundaries(await load(dir + "/b" + b + ".json"), b, info.block);
+      }
+      var entries = await load(dir + "/" + block.files[j] + ".json");
       shard += 1;
+      j += 1;
       read += 1;
       for (var e of entries) {
         var key = keyOf(e);
