@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from markupsafe import Markup
 
 from ..incremental import text_digests
-from ..normalize import one_array
+from ..normalize import string_ranks
 from ..schema import datasets
 from ..threads import side_by_side
 from .disclosures import Disclosures
@@ -145,18 +145,20 @@ def plan_listings(disclosures: Disclosures, region_name: Callable[[str], str]) -
     month = pc.utf8_slice_codeunits(listing["date"], 0, 7)
     listing = listing.append_column("month", pc.if_else(pc.equal(month, ""), UNDATED, month))
     titles = {d.name: d.title for d in datasets()}
+    # the columns as numbers: a key's rank among the column's distinct values (in Arrow's string
+    # order), a dataset's code; strings are taken only where a group or a month begins
+    ranks = dict(zip(KINDS, side_by_side(lambda kind: string_ranks(pc.fill_null(listing[KINDS[kind][0]], "")), KINDS),
+                     strict=True))
+    dataset = _Coded(listing["dataset"])
 
     def grouped(kind: str) -> tuple[np.ndarray, list[Group]]:
         column = KINDS[kind][0]
         # by the kind's column, then date (newest first), dataset and record id: the listing is in
-        # that order already and Arrow's sort is stable, so one key is enough
-        order = pc.sort_indices(listing[column])
+        # that order already and the sort is stable, so one key is enough
+        order = np.argsort(ranks[kind], kind="stable")
         if kind == "region":
-            order = order.filter(pc.not_equal(listing[column].take(order), ""))
-        keyed = pa.table({column: listing[column].take(order), "dataset": listing["dataset"].take(order),
-                          "date": listing["date"].take(order), "authority": listing["authority"].take(order),
-                          "month": listing["month"].take(order)})
-        return order.to_numpy(), _groups(kind, keyed, column, titles, region_name)
+            order = order[pc.not_equal(pc.fill_null(listing[column], ""), "").to_numpy(zero_copy_only=False)[order]]
+        return order, _groups(kind, listing, order, ranks[kind][order], ranks["month"][order], dataset, titles, region_name)
 
     done = dict(zip(KINDS, side_by_side(grouped, KINDS), strict=True))  # the kinds side by side
     orders = {kind: order for kind, (order, _) in done.items()}
@@ -191,22 +193,26 @@ def month_name(month: str) -> str:
     return "日期不详" if month == UNDATED else f"{month[:4]} 年 {int(month[5:7])} 月"
 
 
-def _groups(kind: str, table: pa.Table, column: str, titles: dict[str, str], region_name: Callable[[str], str]) -> list[Group]:
-    n = table.num_rows
+def _groups(kind: str, listing: pa.Table, order: np.ndarray, key_ranks: np.ndarray, month_ranks: np.ndarray,
+            datasets: _Coded, titles: dict[str, str], region_name: Callable[[str], str]) -> list[Group]:
+    """The groups of ``kind``: the listing's rows in ``order`` (by the kind's key), cut where the
+    key's rank (``key_ranks``, in that order) changes, and each group's months where the month's
+    rank (``month_ranks``) changes."""
+    n = len(order)
     if not n:
         return []
-    # where a key, and where a key's month, begins: compared by Arrow, the values taken there only
-    key_begins = _begins(table[column])
-    month_begins = np.flatnonzero(key_begins | _begins(table["month"]))
+    column = KINDS[kind][0]
+    key_begins = _begins(key_ranks)
+    month_begins = np.flatnonzero(key_begins | _begins(month_ranks))
     starts = np.flatnonzero(key_begins)
     ends = np.r_[starts[1:], n]
-    at = pa.array(month_begins)
-    keys = dict(zip(month_begins.tolist(), table[column].take(at).to_pylist(), strict=True))
-    dates = dict(zip(month_begins.tolist(), table["date"].take(at).to_pylist(), strict=True))
-    months = dict(zip(month_begins.tolist(), table["month"].take(at).to_pylist(), strict=True))
-    authority = dict(zip(starts.tolist(), table["authority"].take(pa.array(starts)).to_pylist(), strict=True)) \
+    at = pa.array(order[month_begins])
+    keys = dict(zip(month_begins.tolist(), listing[column].take(at).to_pylist(), strict=True))
+    dates = dict(zip(month_begins.tolist(), listing["date"].take(at).to_pylist(), strict=True))
+    months = dict(zip(month_begins.tolist(), listing["month"].take(at).to_pylist(), strict=True))
+    authority = dict(zip(starts.tolist(), listing["authority"].take(pa.array(order[starts])).to_pylist(), strict=True)) \
         if kind == "authority" else None
-    dataset = _Coded(table["dataset"])
+    dataset = datasets.taken(order)
     out = []
     for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
         key = keys[a]
@@ -229,11 +235,9 @@ def _groups(kind: str, table: pa.Table, column: str, titles: dict[str, str], reg
     return out
 
 
-def _begins(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def _begins(values: np.ndarray) -> np.ndarray:
     """Per row, whether it differs from the row before (the first row does)."""
-    values = one_array(values)
-    differs = pc.not_equal(values.slice(1), values.slice(0, len(values) - 1)).to_numpy(zero_copy_only=False)
-    return np.r_[True, differs]
+    return np.r_[True, values[1:] != values[:-1]]
 
 
 class _Coded:
@@ -248,6 +252,12 @@ class _Coded:
         rank[order] = np.arange(len(names))
         self.names = [names[i] for i in order]
         self.codes = rank[encoded.indices.to_numpy(zero_copy_only=False)] if len(names) else np.zeros(0, np.int64)
+
+    def taken(self, order: np.ndarray) -> _Coded:
+        """The same values in ``order``."""
+        coded = object.__new__(_Coded)
+        coded.names, coded.codes = self.names, self.codes[order]
+        return coded
 
     def counts(self, lo: int, hi: int) -> dict[str, int]:
         """Each value's count among rows [lo, hi), in sorted order of the values."""
