@@ -18,7 +18,6 @@ the site is never left half old and half new for longer than the moves take, and
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -395,7 +394,8 @@ def _replace_folder(source: Path, target: Path, aside: Path) -> int:
 def _move_tree(source: str, target: str, skip: str = "") -> int:
     """Move everything under ``source`` into ``target`` (but ``skip`` directly inside it); return
     the number of files moved. A folder the target lacks is moved whole, with one rename; the
-    files of one it has are moved one by one and the emptied folder removed."""
+    files of one it has are moved one by one, and the emptied folder is left for the staging
+    folder's removal (removing each on its own cost a system call per changed page)."""
     moved = 0
     with os.scandir(source) as listing:
         entries = [e for e in listing if e.name != skip]
@@ -404,10 +404,8 @@ def _move_tree(source: str, target: str, skip: str = "") -> int:
         if not entry.is_dir(follow_symlinks=False):
             os.replace(entry.path, destination)
             moved += 1
-        elif os.path.isdir(destination):
+        elif os.path.isdir(destination):  # the emptied folder goes with the staging folder
             moved += _move_tree(entry.path, destination)
-            with contextlib.suppress(OSError):  # a file already in place as a hard link stays behind
-                os.rmdir(entry.path)
         else:
             moved += sum(len(files) for _, _, files in os.walk(entry.path))
             os.rename(entry.path, destination)
