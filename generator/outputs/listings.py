@@ -149,7 +149,7 @@ def plan_listings(disclosures: Disclosures, region_name: Callable[[str], str]) -
     # order), a dataset's code; strings are taken only where a group or a month begins
     ranks = dict(zip(KINDS, side_by_side(lambda kind: string_ranks(pc.fill_null(listing[KINDS[kind][0]], "")), KINDS),
                      strict=True))
-    dataset = _Coded(listing["dataset"])
+    dataset = _Coded.of(listing["dataset"])
 
     def grouped(kind: str) -> tuple[np.ndarray, list[Group]]:
         column = KINDS[kind][0]
@@ -244,20 +244,23 @@ class _Coded:
     """A text column as numbers (its distinct values in sorted order), so that the values of a
     run of rows are counted with ``bincount`` rather than by sorting strings."""
 
-    def __init__(self, values: pa.ChunkedArray | pa.Array) -> None:
+    def __init__(self, names: list[str], codes: np.ndarray) -> None:
+        self.names = names  # the distinct values, sorted
+        self.codes = codes  # per row, its value's place in names
+
+    @classmethod
+    def of(cls, values: pa.ChunkedArray | pa.Array) -> _Coded:
         encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
         names = encoded.dictionary.to_pylist()
         order = sorted(range(len(names)), key=names.__getitem__)
         rank = np.empty(len(names), np.int64)
         rank[order] = np.arange(len(names))
-        self.names = [names[i] for i in order]
-        self.codes = rank[encoded.indices.to_numpy(zero_copy_only=False)] if len(names) else np.zeros(0, np.int64)
+        return cls([names[i] for i in order],
+                   rank[encoded.indices.to_numpy(zero_copy_only=False)] if len(names) else np.zeros(0, np.int64))
 
     def taken(self, order: np.ndarray) -> _Coded:
         """The same values in ``order``."""
-        coded = object.__new__(_Coded)
-        coded.names, coded.codes = self.names, self.codes[order]
-        return coded
+        return _Coded(self.names, self.codes[order])
 
     def counts(self, lo: int, hi: int) -> dict[str, int]:
         """Each value's count among rows [lo, hi), in sorted order of the values."""
