@@ -478,10 +478,10 @@ def _check_descriptor(site: Path, base: str | None, args: list[str]) -> TaskResu
 def _check_resource(site: Path, base: str | None, args: list[str]) -> TaskResult:
     rel, name = args
     result = TaskResult("data", items=1)
-    from frictionless import FrictionlessException, Package
+    from frictionless import FrictionlessException
 
     try:
-        resource = Package(str(site / rel)).get_resource(name)
+        resource = _package(str(site / rel)).get_resource(name)
         if resource.format == "parquet":
             return _data_problems(result, [f"{rel} 资源 {name}：{p}" for p in _parquet_problems(site / posixpath.dirname(rel),
                                                                                              resource.to_descriptor())])
@@ -489,6 +489,20 @@ def _check_resource(site: Path, base: str | None, args: list[str]) -> TaskResult
     except FrictionlessException as exc:
         return _data_problems(result, [f"{rel} 资源 {name}：无法校验（{exc.error.message}）"])
     return _data_problems(result, [f"{rel} 资源 {name}：{_error_text(e)}" for task in report.tasks for e in task.errors])
+
+
+def _package(path: str):
+    """A data package read once per worker for its many resources (a release has one per
+    dataset, month and format); read again when its descriptor file changed."""
+    stat = os.stat(path)
+    return _read_package(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=4)
+def _read_package(path: str, mtime_ns: int, size: int):
+    from frictionless import Package
+
+    return Package(path)
 
 
 def _parquet_problems(folder: Path, descriptor: dict) -> list[str]:
@@ -510,7 +524,13 @@ def _parquet_problems(folder: Path, descriptor: dict) -> list[str]:
         table = pq.read_table(path)
     except Exception as exc:  # any reader error: the file cannot be used
         return [*problems, f"无法读取 Parquet 文件（{exc}）"]
-    fields = descriptor.get("schema", {}).get("fields", [])
+    schema = descriptor.get("schema", {})
+    if isinstance(schema, str):  # a path in the package, as a release's resources give it
+        try:
+            schema = json.loads((folder / schema).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            return [*problems, f"无法读取表结构 {descriptor['schema']}（{exc}）"]
+    fields = schema.get("fields", [])
     names = [f["name"] for f in fields]
     if table.column_names != names:
         return [*problems, f"列 {table.column_names} 与表结构的字段 {names} 不符"]

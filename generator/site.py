@@ -56,12 +56,15 @@ from .outputs.opendata import (
     FORMATS,
     KeptRecords,
     OpenData,
+    Shards,
     build_open_data,
     catalog,
     link_or_copy,
+    month_files,
     newest_release_tables,
     published_table,
     schema_org,
+    shard_path,
 )
 from .outputs.render import Beside, Writer, environment
 from .outputs.search import inputs_digest, search_tables, write_search_index
@@ -72,7 +75,7 @@ from .outputs.subject_pages import SubjectIndex, SubjectPagesResult, subject_dig
 from .regions import region
 from .report import to_json
 from .scan import Finding, KnownNumbers, scan, scan_values
-from .schema import Dataset, datasets
+from .schema import Dataset, datasets, load_dataset
 from .threads import Soon, side_by_side, together
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,7 +173,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
                                     data, site["name"], published, link_earlier=before is not None,
                                     written_by=release_writer(out) if previous is None or previous.resolve() == out else None,
-                                    row_ends=history_cache(out), newest=newest_release)
+                                    records_cache=history_cache(out), newest=newest_release)
         index, listings = pages_plan.result()  # before any process is forked beside
         write_catalog(data, open_data, site)
         release_scan = beside.start(scan_new_release, data, open_data, known)
@@ -488,7 +491,7 @@ def downloads_context(open_data: OpenData, site: dict) -> dict:
     base = site["data_base"] or "../"
     return {
         "latest": latest, "releases": list(reversed(open_data.releases)), "datasets": datasets(), "formats": FORMATS,
-        "files": {f["path"]: f for f in latest.files},
+        "months": {d.name: month_files(latest.files, d.name) for d in datasets()},
         # JSON inside <script>: "<" escaped so no value can close the element
         "jsonld": {d.name: json.dumps(schema_org(open_data, d, base), ensure_ascii=False).replace("<", "\\u003c")
                    for d in datasets()},
@@ -551,19 +554,25 @@ class _MkdocsMessages(logging.Handler):
 
 def scan_new_release(data: Path, open_data: OpenData, known: KnownNumbers) -> list[Finding]:
     """What the release this build made holds that must not be published (see
-    :func:`refuse_private`), named by its place in the site. Its CSV and JSON Lines files are the
-    Parquet file's values in other encodings (tests/test_opendata.py holds them equal): its
-    values are scanned once. Of a dataset's records, only those that are new or changed since
-    the release before: the others, the same values, were scanned when it was made."""
+    :func:`refuse_private`), named by its place in the site. A month's CSV and JSON Lines files
+    are its Parquet file's values in other encodings (tests/test_opendata.py holds them equal):
+    its values are scanned once. Of a dataset's records, only those that are new or changed
+    since the release before: the others, the same values, were scanned when it was made (a
+    month whose records all are is the release before's files, linked)."""
     if not open_data.made_release:
         return []
-    version = open_data.releases[-1].version
+    latest = open_data.releases[-1]
+    version = latest.version
     earlier = [r.version for r in open_data.releases[:-1]]
     fresh = open_data.fresh or {}
-    found = scan(data / "releases", known, skip=earlier, encoded=[version],
-                 leave_out=[f"{version}/{name}.parquet" for name in fresh])
+    folders = sorted({f["path"].split("/", 1)[0] for f in latest.files if f["path"].endswith(".parquet")})
+    found = scan(data / "releases", known, skip=earlier, encoded=[f"{version}/{folder}" for folder in folders],
+                 leave_out=[f"{version}/{f['path']}" for f in latest.files
+                            if f["path"].endswith(".parquet") and f["path"].split("/", 1)[0] in fresh])
     for name, records in fresh.items():
-        found += scan_values(f"{version}/{name}.parquet", records, known)
+        shards = Shards.of(load_dataset(name), records)
+        for month, rows in zip(shards.months, shards.rows, strict=True):
+            found += scan_values(f"{version}/{shard_path(name, month, 'parquet')}", records.take(pa.array(rows)), known)
     return sorted((Finding(f"data/releases/{f.file}", f.kind, f.value) for f in found), key=lambda f: f.file)
 
 

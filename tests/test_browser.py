@@ -57,13 +57,13 @@ def subject_with_penalty(served: str, most_records: int = 1000) -> tuple[str, di
     site's own data packages."""
     from collections import Counter
 
-    import pyarrow.parquet as pq
+    from generator.outputs.opendata import read_release_records
 
     site = Path(served_dirs[served])
-    tables = {name: pq.read_table(site / "data" / "latest" / f"{name}.parquet", columns=["subject_uscc"])
+    tables = {name: read_release_records(site / "data" / "latest", name).select(["subject_uscc"])
               for name in ("licensing", "penalties", "redlist", "blacklist")}
     counts = Counter(code for t in tables.values() for code in t["subject_uscc"].to_pylist())
-    table = pq.read_table(site / "data" / "latest" / "penalties.parquet").to_pylist()
+    table = read_release_records(site / "data" / "latest", "penalties").to_pylist()
     for record in table:
         code = record["subject_uscc"]
         if code and not code.startswith("0") and record["subject_category"] != "自然人" and counts[code] <= most_records:

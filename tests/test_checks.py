@@ -57,6 +57,8 @@ def test_the_demo_site_passes_every_check(site):
     feeds = [p.relative_to(site).as_posix() for p in (site / "feeds").rglob("*") if p.suffix in (".atom", ".rss")]
     parsed = sum(1 for p in feeds if not p.startswith("feeds/subjects/") or hashlib.sha1(p.encode()).digest()[0] % 32 == 0)
     assert len(feeds) > 2 * parsed  # the subject feeds sampled, the others all
+    resources = len(json.loads((site / "data" / "latest" / "datapackage.json").read_text(encoding="utf-8"))["resources"])
+    assert resources > 100  # a dataset, month and format each
     lines = result.output.splitlines()
     assert lines[0] == f"检查网站 {site}："
     assert re.fullmatch(rf"内部链接：检查 {len(pages):,} 个网页中的 [\d,]+ 个站内链接和锚点，发现 0 处问题。", lines[1]), lines[1]
@@ -65,7 +67,7 @@ def test_the_demo_site_passes_every_check(site):
         f"网页结构：抽查 {len(pages) - len(generated) + 200:,} 个网页（手写页面 {len(pages) - len(generated):,} 个全部检查，"
         f"生成页面 {len(generated):,} 个中按路径哈希抽取 200 个）的 HTML，发现 0 处问题。",
         f"订阅源：解析 {len(feeds):,} 个订阅源（全部检查 XML 结构，其中 {parsed:,} 个另用 feedparser 按阅读器的方式解析），发现 0 处问题。",
-        "开放数据：检查 2 个数据包的描述文件，完整校验其中 1 个（12 个资源），发现 0 处问题。",
+        f"开放数据：检查 2 个数据包的描述文件，完整校验其中 1 个（{resources:,} 个资源），发现 0 处问题。",
         "全部检查通过。",
     ]
     assert result.exit_code == 0
@@ -139,40 +141,42 @@ def test_a_feed_missing_required_elements_fails(site, tmp_path, name, edit, prob
 
 def test_a_data_file_with_a_wrong_hash_fails(site, tmp_path):
     out = mini(site, tmp_path, "data")
-    csv = out / "data" / "latest" / "penalties.csv"
+    latest = out / "data" / "latest"
+    csv = next(p for p in sorted((latest / "penalties").glob("*.csv")) if "罚款".encode() in p.read_bytes())
     csv.write_bytes(csv.read_bytes().replace("罚款".encode(), "警告".encode(), 1))  # same size, other bytes
-    parquet = out / "data" / "latest" / "redlist.parquet"
+    parquet = sorted((latest / "redlist").glob("*.parquet"))[0]
     parquet.write_bytes(parquet.read_bytes() + b"\0")
     report = run_checks(out, ["data"], workers=2)
     assert [re.sub(r'"[0-9a-f]{64}"', '"…"', p).split("（Could not open")[0] for p in problems(report, "data")] == [
-        'data/latest/datapackage.json 资源 penalties-csv：hash-count：expected is "…" and actual is "…"',
-        "data/latest/datapackage.json 资源 redlist-parquet：文件的大小或 SHA-256 与描述文件中的 checksum 不符",
-        "data/latest/datapackage.json 资源 redlist-parquet：无法读取 Parquet 文件",
-        "data/latest/penalties.csv：SHA-256 与 SHA256SUMS 不符",
-        "data/latest/redlist.parquet：SHA-256 与 SHA256SUMS 不符",
+        f'data/latest/datapackage.json 资源 penalties-{csv.stem}-csv：hash-count：expected is "…" and actual is "…"',
+        f"data/latest/datapackage.json 资源 redlist-{parquet.stem}-parquet：文件的大小或 SHA-256 与描述文件中的 checksum 不符",
+        f"data/latest/datapackage.json 资源 redlist-{parquet.stem}-parquet：无法读取 Parquet 文件",
+        f"data/latest/penalties/{csv.name}：SHA-256 与 SHA256SUMS 不符",
+        f"data/latest/redlist/{parquet.name}：SHA-256 与 SHA256SUMS 不符",
     ]
-    assert report.results["data"].files == 2 and report.results["data"].items == 12
+    resources = json.loads((latest / "datapackage.json").read_text(encoding="utf-8"))["resources"]
+    assert report.results["data"].files == 2 and report.results["data"].items == len(resources)
 
 
 def test_a_data_package_with_a_bad_row_fails(site, tmp_path):
     """A duplicated record, with the descriptor's size and hash updated: only the row is wrong."""
     out = mini(site, tmp_path, "data")
     latest = out / "data" / "latest"
-    csv = latest / "blacklist.csv"
+    csv = max((latest / "blacklist").glob("*.csv"), key=lambda p: p.stat().st_size)
     lines = csv.read_bytes().splitlines(keepends=True)
     data = b"".join([*lines, lines[1]])
     csv.write_bytes(data)
     package = json.loads((latest / "datapackage.json").read_text(encoding="utf-8"))
-    resource = next(r for r in package["resources"] if r["name"] == "blacklist-csv")
+    resource = next(r for r in package["resources"] if r["name"] == f"blacklist-{csv.stem}-csv")
     resource.update(bytes=len(data), hash="sha256:" + hashlib.sha256(data).hexdigest())
     (latest / "datapackage.json").write_text(json.dumps(package, ensure_ascii=False), encoding="utf-8")
     report = run_checks(out, ["data"], sample=0, workers=2)
     found = problems(report, "data")
     assert [p.split("：")[0] + "：" + p.split("：")[1] + "：" + p.split("：")[2] for p in found if "资源" in p] == [
-        f"data/latest/datapackage.json 资源 blacklist-csv：第 {len(lines) + 1} 行 字段 record_id：unique-error",
-        f"data/latest/datapackage.json 资源 blacklist-csv：第 {len(lines) + 1} 行：primary-key",
+        f"data/latest/datapackage.json 资源 blacklist-{csv.stem}-csv：第 {len(lines) + 1} 行 字段 record_id：unique-error",
+        f"data/latest/datapackage.json 资源 blacklist-{csv.stem}-csv：第 {len(lines) + 1} 行：primary-key",
     ]
-    assert "data/latest/blacklist.csv：SHA-256 与 SHA256SUMS 不符" in found
+    assert f"data/latest/blacklist/{csv.name}：SHA-256 与 SHA256SUMS 不符" in found
 
 
 def test_the_command_exits_1_on_failure_and_2_without_a_site(tmp_path):

@@ -20,7 +20,7 @@ from generator.disclosure import decide_all
 from generator.intake import run_intake
 from generator.outputs import feeds
 from generator.outputs.feeds import build_feeds, feed_links, plan_feeds, write_feeds
-from generator.outputs.opendata import build_open_data, public_columns
+from generator.outputs.opendata import build_open_data, public_columns, read_release_records
 from generator.schema import load_dataset
 from generator.site import ROOT
 
@@ -76,7 +76,7 @@ def history(folder, tmp_path):
     out = tmp_path / "site"
     stats = build_feeds(decisions, data, out, as_of, SITE, region_name=lambda code: f"地区{code}")
     ids = {r["decision_doc_no"]: r["record_id"] for v in ("2026-11-23.1", "2026-11-24.1")
-           for r in pq.read_table(data / "releases" / v / "penalties.parquet").to_pylist()}
+           for r in read_release_records(data / "releases" / v, "penalties").to_pylist()}
     number = {i: ids[f"南市监罚〔2026〕{i}号"] for i in (1, 2, 3, 4, 5, 6, 7, 8)}
     return out, stats, number, decisions, data
 

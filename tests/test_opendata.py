@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import errno
 import hashlib
 import json
 import os
@@ -17,18 +16,19 @@ from frictionless import system
 from frictionless import validate as frictionless_validate
 
 from generator.outputs.opendata import (
-    ROWS,
     WRITERS,
     KeptRecords,
-    Reuse,
-    RowEnds,
+    Shards,
     diff,
     json_escape,
     neutralise,
     neutralise_column,
     public_columns,
     read_jsonl,
+    read_release_records,
     read_release_table,
+    records_key,
+    release_files,
     replay,
     rows_to_table,
 )
@@ -48,6 +48,16 @@ def validate(path: str):
 
 def release(out, version):
     return out / "data" / "releases" / version
+
+
+def month_files(folder, name, fmt):
+    """A dataset's files of one format in a release folder, in month order."""
+    return sorted((folder / name).glob(f"*.{fmt}"))
+
+
+def records_of(folder, name):
+    """A dataset's records in a release folder, from its JSON Lines files, in record-id order."""
+    return sorted((r for path in month_files(folder, name, "jsonl") for r in read_jsonl(path)), key=lambda r: r["record_id"])
 
 
 def changes_of(out, version, dataset):
@@ -85,8 +95,8 @@ def test_first_build_makes_a_valid_release(two_releases):
 def test_change_files_list_exactly_the_changes_with_reasons(two_releases):
     out, _ = two_releases
     changes = changes_of(out, "2026-11-24.1", "penalties")
-    new_records = read_jsonl(release(out, "2026-11-24.1") / "penalties.jsonl")
-    by_doc = {r["decision_doc_no"]: r["record_id"] for r in read_jsonl(release(out, "2026-11-23.1") / "penalties.jsonl")}
+    new_records = records_of(release(out, "2026-11-24.1"), "penalties")
+    by_doc = {r["decision_doc_no"]: r["record_id"] for r in records_of(release(out, "2026-11-23.1"), "penalties")}
     by_doc.update({r["decision_doc_no"]: r["record_id"] for r in new_records})
     assert [(e["record_id"], e["reason"]) for e in changes["added"]] == [(by_doc["6号"], "new")]
     assert [(e["record_id"], e["reason"], e["fields"]) for e in changes["modified"]] == [
@@ -104,10 +114,15 @@ def test_replaying_changes_reproduces_the_next_release_byte_for_byte(two_release
     out, _ = two_releases
     dataset = load_dataset("penalties")
     columns = public_columns(dataset)
-    before = read_jsonl(release(out, "2026-11-23.1") / "penalties.jsonl")
-    replayed = replay(columns, before, changes_of(out, "2026-11-24.1", "penalties"))
+    before = records_of(release(out, "2026-11-23.1"), "penalties")
+    replayed = rows_to_table(columns, replay(columns, before, changes_of(out, "2026-11-24.1", "penalties")))
+    shards = Shards.of(dataset, replayed)
+    assert shards.months == ["2026-06", "2026-11"]
     for fmt, write in WRITERS.items():
-        assert write(rows_to_table(columns, replayed)) == (release(out, "2026-11-24.1") / f"penalties.{fmt}").read_bytes(), fmt
+        assert [p.name for p in month_files(release(out, "2026-11-24.1"), "penalties", fmt)] == [f"{m}.{fmt}" for m in shards.months]
+        for month, rows in zip(shards.months, shards.rows, strict=True):
+            expected = write(replayed.take(pa.array(rows)))
+            assert expected == (release(out, "2026-11-24.1") / "penalties" / f"{month}.{fmt}").read_bytes(), (fmt, month)
 
 
 def test_published_releases_never_change_and_no_change_makes_no_release(two_releases, folder):
@@ -118,7 +133,8 @@ def test_published_releases_never_change_and_no_change_makes_no_release(two_rele
     assert index["latest"] == "2026-11-24.1"
     assert {p.relative_to(out): p.read_bytes() for p in release(out, "2026-11-23.1").rglob("*") if p.is_file()} == first
     latest = out / "data" / "latest"
-    assert sorted(p.name for p in latest.iterdir()) == sorted(p.name for p in release(out, "2026-11-24.1").iterdir())
+    assert sorted(p.relative_to(latest) for p in latest.rglob("*")) == sorted(
+        p.relative_to(release(out, "2026-11-24.1")) for p in release(out, "2026-11-24.1").rglob("*"))
 
 
 def test_a_fresh_checkout_continues_the_chain_from_the_published_site(two_releases, folder, tmp_path):
@@ -152,12 +168,14 @@ def test_release_csv_and_jsonl_hold_the_parquet_values(folder, tmp_path):
     build(folder.root, out, AS_OF)
     data = out / "data" / "latest"
     for name in ("licensing", "penalties", "redlist", "blacklist"):
-        values = read_release_table(data / f"{name}.parquet")
-        expected = values.to_pylist()
-        assert read_jsonl(data / f"{name}.jsonl") == expected
-        with open(data / f"{name}.csv", encoding="utf-8-sig", newline="") as f:
-            assert list(csv.DictReader(f)) == [{k: neutralise(v) for k, v in r.items()} for r in expected]
-        assert len(expected) == (3 if name == "penalties" else 0)
+        count = 0
+        for path in month_files(data, name, "parquet"):
+            expected = read_release_table(path).to_pylist()
+            assert read_jsonl(path.with_suffix(".jsonl")) == expected
+            with open(path.with_suffix(".csv"), encoding="utf-8-sig", newline="") as f:
+                assert list(csv.DictReader(f)) == [{k: neutralise(v) for k, v in r.items()} for r in expected]
+            count += len(expected)
+        assert count == (3 if name == "penalties" else 0)
 
 
 def test_csv_neutralises_formula_cells_but_jsonl_keeps_values(folder, tmp_path):
@@ -165,10 +183,11 @@ def test_csv_neutralises_formula_cells_but_jsonl_keeps_values(folder, tmp_path):
     folder.write("penalties", "a.csv", [row("penalties", violation_facts=hostile, remarks="@SUM(A1)")])
     out = tmp_path / "site"
     build(folder.root, out, AS_OF)
-    csv_text = (out / "data" / "latest" / "penalties.csv").read_bytes()
+    [path] = month_files(out / "data" / "latest", "penalties", "csv")
+    csv_text = path.read_bytes()
     assert csv_text.startswith(b"\xef\xbb\xbf")
     assert "'=HYPERLINK(" in csv_text.decode("utf-8-sig") and "'@SUM(A1)" in csv_text.decode("utf-8-sig")
-    [record] = read_jsonl(out / "data" / "latest" / "penalties.jsonl")
+    [record] = records_of(out / "data" / "latest", "penalties")
     assert (record["violation_facts"], record["remarks"]) == (hostile, "@SUM(A1)")
 
 
@@ -196,77 +215,51 @@ def _records(ids: list[str], facts: dict[str, str] | None = None) -> pa.Table:
                      "remarks": pa.array([CELLS[sum(map(ord, i)) % len(CELLS)] or "" for i in ids], pa.string())})
 
 
-@pytest.mark.parametrize("copy", ["kernel", "refused", "partly", "absent"])
-@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_unchanged_rows_are_copied_from_the_release_before_to_the_same_bytes(fmt, copy, tmp_path, monkeypatch):
-    """Rows with quotes, line feeds and formula cells; records added first, last and between,
-    changed, removed; the new file is what writing every row gives, whether the kernel copies
-    the old rows, refuses (another file system), stops part-way or has no such call."""
-    real_copy = os.copy_file_range
-    calls = []
-
-    def partly(source, target, count, offset_src=None, offset_dst=None):
-        calls.append(count)
-        if len(calls) > 1:
-            raise OSError(errno.EXDEV, "cross-device")
-        return real_copy(source, target, min(count, 7), offset_src)
-
-    if copy == "refused":
-        monkeypatch.setattr(os, "copy_file_range", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EXDEV, "x")))
-    elif copy == "partly":
-        monkeypatch.setattr(os, "copy_file_range", partly)
-    elif copy == "absent":
-        monkeypatch.delattr(os, "copy_file_range")
-    dataset = load_dataset("penalties")
-    before = _records([f"r{k:03d}" for k in range(1, 200, 2)])
-    ids = sorted({*before["record_id"].to_pylist()[5:90], "r000", "r050", "r998", "r999"} - {"r041", "r043"})
-    after = _records(ids, {"r011": '新"事实"\n第二行', "r099": "=改过"})
-    (tmp_path / "old").mkdir()
-    (tmp_path / "old" / f"penalties.{fmt}").write_bytes(WRITERS[fmt](before))
-    change, old_rows = diff(dataset, before, after, dict)
-    assert [e["record_id"] for e in change["modified"]] == ["r011", "r099"]
-    assert (old_rows >= 0).sum() == after.num_rows - 6  # four new, two changed
-    entry = Reuse(tmp_path / "old", "penalties", before, old_rows).write(fmt, after, tmp_path / f"new.{fmt}")
-    expected = WRITERS[fmt](after)
-    assert (tmp_path / f"new.{fmt}").read_bytes() == expected
-    assert entry == {"path": f"new.{fmt}", "bytes": len(expected), "sha256": hashlib.sha256(expected).hexdigest()}
+def test_a_month_whose_records_are_as_they_were_keeps_the_files_of_the_release_before(folder, tmp_path):
+    """A release is one file per dataset, month and format. A month whose records all are as
+    they were, none gone, keeps the release before's files (the same files, linked); a month
+    with a new, changed or removed record is written again; either way each file is what
+    writing the month's records gives."""
+    months = {"a": "2026-03-02", "b": "2026-05-10", "c": "2026-07-20", "d": "2026-09-01"}
+    rows = {k: [row("penalties", decision_doc_no=f"{k}{i}号", decision_date=day) for i in range(3)] for k, day in months.items()}
+    path = folder.write("penalties", "a.csv", [r for k in months for r in rows[k]])
+    out = tmp_path / "site"
+    first = build(folder.root, out, AS_OF).open_data.releases[-1].version
+    rows["a"][1]["penalty_content"] = "罚款3000元"  # changed
+    rows["b"].append(row("penalties", decision_doc_no="b9号", decision_date=months["b"]))  # added
+    rows["c"].pop()  # removed
+    path.unlink()
+    folder.write("penalties", "a.csv", [r for k in months for r in rows[k]])
+    second = build(folder.root, out, LATER).open_data.releases[-1].version
+    old, new = release(out, first) / "penalties", release(out, second) / "penalties"
+    for month, kept in (("2026-03", False), ("2026-05", False), ("2026-07", False), ("2026-09", True)):
+        for fmt in WRITERS:
+            assert os.path.samefile(old / f"{month}.{fmt}", new / f"{month}.{fmt}") == kept, (month, fmt)
+    table = read_release_records(release(out, second), "penalties")
+    assert table.num_rows == 12
+    shards = Shards.of(load_dataset("penalties"), table)
+    for month, shard_rows in zip(shards.months, shards.rows, strict=True):
+        for fmt, write in WRITERS.items():
+            assert (new / f"{month}.{fmt}").read_bytes() == write(table.take(pa.array(shard_rows))), (month, fmt)
+    sums = (release(out, second) / "SHA256SUMS").read_text(encoding="utf-8")
+    for p in release(out, second).rglob("*"):
+        if p.is_file() and p.name != "SHA256SUMS":
+            assert f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(release(out, second)).as_posix()}\n" in sums
 
 
-@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_row_ends_kept_beside_the_site_are_those_a_search_finds_and_give_the_same_bytes(fmt, tmp_path, monkeypatch):
-    dataset = load_dataset("penalties")
-    before = _records([f"r{k:03d}" for k in range(1, 200, 2)])
-    after = _records(sorted({*before["record_id"].to_pylist()[3:], "r000", "r500"}), {"r011": '新"事实"\n第二行'})
-    old = WRITERS[fmt](before)
-    (tmp_path / "old").mkdir()
-    (tmp_path / "old" / f"penalties.{fmt}").write_bytes(old)
-    sha = hashlib.sha256(old).hexdigest()
-    ends = RowEnds(tmp_path / "kept")
-    head = len(WRITERS[fmt](before.slice(0, 0)))
-    ends.keep(sha, ROWS[fmt](np.frombuffer(old, np.uint8), head))
-    _, old_rows = diff(dataset, before, after, dict)
-    searched = []
-    real_rows = dict(ROWS)
-    monkeypatch.setitem(ROWS, fmt, lambda data, start: searched.append(len(data)) or real_rows[fmt](data, start))
-    entry = Reuse(tmp_path / "old", "penalties", before, old_rows, {fmt: sha}, ends).write(fmt, after, tmp_path / f"new.{fmt}")
-    expected = WRITERS[fmt](after)
-    assert (tmp_path / f"new.{fmt}").read_bytes() == expected
-    assert len(old) not in searched  # the old file's rows were not searched for
-    # the new file's ends were kept, equal to what a search finds; entries of other files go
-    new_ends = ends.find(entry["sha256"], after.num_rows, len(expected))
-    assert np.array_equal(new_ends, real_rows[fmt](np.frombuffer(expected, np.uint8), head))
-    ends.only([entry])
-    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == [f"row-ends-{entry['sha256']}.npy"]
-    # an entry that does not fit the file (rows or size) is not used
-    assert ends.find(entry["sha256"], after.num_rows + 1, len(expected)) is None
-    assert ends.find(entry["sha256"], after.num_rows, len(expected) + 1) is None
-    assert RowEnds(None).find(entry["sha256"], after.num_rows, len(expected)) is None
-    assert ends.find("../" + entry["sha256"][3:], after.num_rows, len(expected)) is None  # only SHA-256 names
+def test_records_are_sharded_by_the_month_of_their_date():
+    dataset = load_dataset("redlist")
+    table = pa.table({"record_id": ["r1", "r2", "r3", "r4", "r5"],
+                      "listed_date": ["2026-02-01", "2025-12-31", "2026-02-28", "", None]})
+    shards = Shards.of(dataset, table)
+    assert shards.months == ["2025-12", "2026-02", "undated"]
+    assert [r.tolist() for r in shards.rows] == [[1], [0, 2], [3, 4]]
+    assert Shards.of(dataset, table.slice(0, 0)) == Shards([], [])
 
 
 def test_records_kept_beside_the_site_are_those_the_release_parquet_holds(folder, tmp_path, monkeypatch):
-    """Each release's records are kept beside the site, named by the Parquet file's SHA-256, as
-    read_release_table reads that file; the next build maps them instead of decoding Parquet,
+    """Each release's records are kept beside the site, named by records_key (the digests of
+    its Parquet files), as read_release_records reads them; the next build maps them instead of decoding Parquet,
     and only the newest release's and the one before stay. An entry that does not fit (another
     row count, not a SHA-256 name, unreadable bytes) is not used."""
     import generator.outputs.opendata as opendata
@@ -278,45 +271,38 @@ def test_records_kept_beside_the_site_are_those_the_release_parquet_holds(folder
     build(folder.root, out, AS_OF)
     kept_dir = history_cache(out)
 
-    def kept_entries() -> dict[str, dict]:
+    def kept_entries() -> dict[str, str]:
         index = json.loads((out / "data" / "releases" / "index.json").read_text(encoding="utf-8"))
-        return {f"records-{f['sha256']}.ipc": (r["version"], f["path"]) for r in index["releases"] for f in r["files"]
-                if f["path"].endswith(".parquet")}
+        return {f"records-{records_key(release_files(release(out, r['version']), []), name)}.ipc": r["version"]
+                for r in index["releases"] for name in ("licensing", "penalties", "redlist", "blacklist")
+                if records_key(release_files(release(out, r["version"]), []), name)}
 
     def names() -> set[str]:
         return {p.name for p in kept_dir.iterdir() if p.name.startswith("records-")}
 
     assert names() == set(kept_entries())
-    [entry] = [f for f in json.loads((out / "data" / "releases" / "index.json").read_text(encoding="utf-8"))
-               ["releases"][-1]["files"] if f["path"] == "penalties.parquet"]
+    files = release_files(release(out, "2026-11-23.1"), [])
+    key = records_key(files, "penalties")
     kept = KeptRecords(kept_dir)
-    expected = read_release_table(release(out, "2026-11-23.1") / "penalties.parquet")
-    assert kept.find(entry["sha256"], 3).equals(expected)
-    assert kept.find(entry["sha256"], 4) is None
-    assert KeptRecords(None).find(entry["sha256"], 3) is None
-    assert kept.find("../" + entry["sha256"][3:], 3) is None
+    expected = read_release_records(release(out, "2026-11-23.1"), "penalties")
+    assert kept.find(key, 3).equals(expected)
+    assert kept.find(key, 4) is None
+    assert KeptRecords(None).find(key, 3) is None
+    assert kept.find("../" + key[3:], 3) is None
 
     read = []
-    monkeypatch.setattr(opendata, "read_release_table", lambda path: read.append(path.name) or expected)
+    monkeypatch.setattr(opendata, "read_release_records", lambda folder, name: read.append(name) or expected)
     for day, number in ((LATER, 4), (LATER, 5)):  # two more releases: the first one's records go
         rows.append(row("penalties", decision_doc_no=f"{number}号"))
         folder.write("penalties", "a.csv", rows)
         build(folder.root, out, day)
     assert read == []
     entries = kept_entries()
-    versions = sorted({v for v, _ in entries.values()})
-    assert names() == {name for name, (v, _) in entries.items() if v in versions[-2:]}
+    versions = sorted(set(entries.values()))
+    assert names() == {name for name, v in entries.items() if v in versions[-2:]}
 
-    (kept_dir / f"records-{entry['sha256']}.ipc").write_bytes(b"not arrow")
-    assert kept.find(entry["sha256"], 3) is None
-
-
-def test_a_release_file_that_is_not_one_row_per_record_is_written_whole(tmp_path):
-    before = _records(["a", "b", "c"])
-    (tmp_path / "penalties.jsonl").write_bytes(WRITERS["jsonl"](before)[:-1])  # the last line feed lost
-    _, old_rows = diff(load_dataset("penalties"), before, _records(["a", "b", "c", "d"]), dict)
-    assert Reuse(tmp_path, "penalties", before, old_rows).write("jsonl", before, tmp_path / "new.jsonl") is None
-    assert not (tmp_path / "new.jsonl").exists()
+    (kept_dir / f"records-{key}.ipc").write_bytes(b"not arrow")
+    assert kept.find(key, 3) is None
 
 
 def test_catalog_lists_every_dataset_and_distribution(two_releases):
@@ -324,11 +310,11 @@ def test_catalog_lists_every_dataset_and_distribution(two_releases):
     catalog = json.loads((out / "data" / "catalog.jsonld").read_text(encoding="utf-8"))
     assert catalog["@type"] == "dcat:Catalog"
     assert [d["dct:identifier"] for d in catalog["dcat:dataset"]] == ["licensing", "penalties", "redlist", "blacklist"]
-    sums = (out / "data" / "latest" / "SHA256SUMS").read_text(encoding="utf-8")
     for d in catalog["dcat:dataset"]:
-        assert len(d["dcat:distribution"]) == 3
-        for dist in d["dcat:distribution"]:
-            assert dist["spdx:checksum"]["spdx:checksumValue"] in sums
+        package, *by_format = d["dcat:distribution"]
+        assert package["dcat:downloadURL"]["@id"].endswith("/data/latest/datapackage.json")
+        assert [dist["dcat:mediaType"] for dist in by_format] == ["text/csv", "application/jsonl", "application/vnd.apache.parquet"]
+        assert all(dist["dcat:accessURL"] == package["dcat:downloadURL"] for dist in by_format)
 
 
 def test_demo_releases_validate_and_withhold_personal_data(tmp_path):
@@ -336,7 +322,7 @@ def test_demo_releases_validate_and_withhold_personal_data(tmp_path):
     build(ROOT / "datasets", out, AS_OF)
     report = validate(str(out / "data" / "latest" / "datapackage.json"))
     assert report.valid
-    penalties = read_jsonl(out / "data" / "latest" / "penalties.jsonl")
+    penalties = records_of(out / "data" / "latest", "penalties")
     assert "legal_rep_id_no" not in penalties[0]
     persons = [r for r in penalties if r["subject_category"] == "自然人"]
     assert persons and all("********" in r["subject_id_no"] for r in persons)
@@ -358,7 +344,7 @@ def test_demo_a_year_later_records_leave_on_time_in_the_change_files(tmp_path):
     build(ROOT / "datasets", out, date(2026, 11, 20))
     build(ROOT / "datasets", out, date(2027, 11, 20))
     first = {r["record_id"]: r for name in ("licensing", "penalties", "redlist", "blacklist")
-             for r in read_jsonl(release(out, "2026-11-20.1") / f"{name}.jsonl")}
+             for r in records_of(release(out, "2026-11-20.1"), name)}
     changes = json.loads((release(out, "2027-11-20.1") / "changes.json").read_text(encoding="utf-8"))
     removed = [e for c in changes for e in c["removed"]]
     assert len(removed) > 100
@@ -370,41 +356,38 @@ def test_demo_a_year_later_records_leave_on_time_in_the_change_files(tmp_path):
                                     for e in moved_to_history)
 
 
-def test_rows_are_copied_only_from_a_release_the_same_code_wrote(folder, tmp_path, monkeypatch):
+def test_months_are_kept_only_from_a_release_the_same_code_wrote(folder, tmp_path, monkeypatch):
     """The site's build state says which code wrote its newest release: other code (a changed
-    encoder, another Arrow) may have encoded the same records otherwise, so its rows are not
-    copied, and the release after one written by other code is written whole too."""
+    encoder, another Arrow) may have encoded the same records otherwise, so its files are not
+    kept, and the release after one written by other code is written whole too."""
     import generator.outputs.opendata as opendata
     from generator.incremental import release_writer
 
-    copied = []
-    real_write = opendata.Reuse.write
-    monkeypatch.setattr(opendata.Reuse, "write", lambda self, fmt, table, path: copied.append(path.name)
-                        or real_write(self, fmt, table, path))
     out = tmp_path / "site"
-    rows = [row("penalties")]
+    rows = [row("penalties", decision_date="2026-05-01")]
 
-    def build_with(number: int, day: date) -> str:
-        rows.append(row("penalties", decision_doc_no=f"桂罚〔2026〕{number}号"))
+    def kept_months(number: int, day: date) -> tuple[str, list[str]]:
+        rows.append(row("penalties", decision_doc_no=f"桂罚〔2026〕{number}号", decision_date="2026-11-01"))
         folder.write("penalties", "a.csv", rows)
-        copied.clear()
-        return build(folder.root, out, day).open_data.releases[-1].version
+        old = release(out, _newest(out).version) / "penalties"
+        version = build(folder.root, out, day).open_data.releases[-1].version
+        return version, sorted(p.name for p in (release(out, version) / "penalties").iterdir()
+                               if (old / p.name).exists() and os.path.samefile(p, old / p.name))
 
     first = build(folder.root, out, AS_OF).open_data.releases[-1].version
     assert release_writer(out) == {"version": first, "writer": opendata.writer_fingerprint()}
     monkeypatch.setattr(opendata, "writer_fingerprint", lambda: "other code")
-    second = build_with(2, LATER)
-    assert copied == [] and release_writer(out) == {"version": second, "writer": "other code"}
+    second, kept = kept_months(2, LATER)
+    assert kept == [] and release_writer(out) == {"version": second, "writer": "other code"}
     monkeypatch.undo()
-    monkeypatch.setattr(opendata.Reuse, "write", lambda self, fmt, table, path: copied.append(path.name)
-                        or real_write(self, fmt, table, path))
-    build_with(3, LATER)
-    assert copied == []  # the release before was written by other code
-    build_with(4, LATER)
-    assert {"penalties.csv", "penalties.jsonl"} <= set(copied)
-    for fmt in ("csv", "jsonl"):
-        table = read_release_table(out / "data" / "latest" / "penalties.parquet")
-        assert (out / "data" / "latest" / f"penalties.{fmt}").read_bytes() == WRITERS[fmt](table)
+    assert kept_months(3, LATER)[1] == []  # the release before was written by other code
+    assert kept_months(4, LATER)[1] == ["2026-05.csv", "2026-05.jsonl", "2026-05.parquet"]
+
+
+def _newest(out):
+    from generator.outputs.opendata import _previous_releases
+
+    return _previous_releases(out / "data")[-1]
 
 
 @pytest.mark.parametrize("shape", ["hex", "other", "upper", "spaced", "shared-prefix", "empty"])

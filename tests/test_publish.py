@@ -48,12 +48,12 @@ SITE = {
     "assets/stylesheets/main.57a0d79d.min.css": ("text/css; charset=utf-8", IMMUTABLE),
     "data/catalog.jsonld": ("application/ld+json; charset=utf-8", SHORT),
     "data/releases/index.json": ("application/json; charset=utf-8", SHORT),
-    "data/releases/2026-11-20.1/penalties.csv": ("text/csv; charset=utf-8", IMMUTABLE),
-    "data/releases/2026-11-20.1/penalties.jsonl": ("application/jsonl; charset=utf-8", IMMUTABLE),
-    "data/releases/2026-11-20.1/penalties.parquet": ("application/vnd.apache.parquet", IMMUTABLE),
+    "data/releases/2026-11-20.1/penalties/2026-11.csv": ("text/csv; charset=utf-8", IMMUTABLE),
+    "data/releases/2026-11-20.1/penalties/2026-11.jsonl": ("application/jsonl; charset=utf-8", IMMUTABLE),
+    "data/releases/2026-11-20.1/penalties/2026-11.parquet": ("application/vnd.apache.parquet", IMMUTABLE),
     "data/releases/2026-11-20.1/datapackage.json": ("application/json; charset=utf-8", IMMUTABLE),
     "data/releases/2026-11-20.1/SHA256SUMS": ("text/plain; charset=utf-8", IMMUTABLE),
-    "data/latest/penalties.csv": ("text/csv; charset=utf-8", SHORT),
+    "data/latest/penalties/2026-11.csv": ("text/csv; charset=utf-8", SHORT),
     "data/latest/SHA256SUMS": ("text/plain; charset=utf-8", SHORT),
 }
 HIDDEN = (".gongshi-build/site/index.html", ".gongshi-state.json", ".DS_Store")
@@ -205,7 +205,7 @@ def test_a_failed_upload_keeps_the_old_manifest_and_the_next_run_finishes(s3, si
     assert publish(site).exit_code == 0
     manifest = body(s3, ".gongshi/manifest.json.gz")
     write(site, "index.html", "<home, new>")
-    write(site, "data/latest/penalties.csv", "<new data>")
+    write(site, "data/latest/penalties/2026-11.csv", "<new data>")
     write(site, "subjects/91450100MA5K000010/index.html", "<corrected>")
     (site / "subjects/91450100MA5K000029/index.html").unlink()
     spy = publishing.upload_file
@@ -220,7 +220,7 @@ def test_a_failed_upload_keeps_the_old_manifest_and_the_next_run_finishes(s3, si
     assert (result.exit_code, result.output) == (
         2, "错误：上传 subjects/91450100MA5K000010/index.html 失败：connection reset。存储桶中的清单未更新，重新运行即可继续。\n")
     assert body(s3, ".gongshi/manifest.json.gz") == manifest
-    assert body(s3, "data/latest/penalties.csv") == b"<new data>"  # uploaded before the pages
+    assert body(s3, "data/latest/penalties/2026-11.csv") == b"<new data>"  # uploaded before the pages
     assert body(s3, "index.html") == b"<index.html>"  # the home page goes last: not reached
     assert "subjects/91450100MA5K000029/index.html" in keys(s3)  # nothing deleted before every upload succeeded
 
@@ -228,7 +228,7 @@ def test_a_failed_upload_keeps_the_old_manifest_and_the_next_run_finishes(s3, si
     uploads.clear()
     result = publish(site)
     assert (result.exit_code, result.output) == (0, "已发布到 s3://gongshi-site：上传 3 个（新增 0，更新 3），删除 1 个，未变 26 个。\n")
-    assert uploads == ["data/latest/penalties.csv", "subjects/91450100MA5K000010/index.html", "index.html"]
+    assert uploads == ["data/latest/penalties/2026-11.csv", "subjects/91450100MA5K000010/index.html", "index.html"]
     assert body(s3, "index.html") == b"<home, new>"
     assert "subjects/91450100MA5K000029/index.html" not in keys(s3)
     assert body(s3, ".gongshi/manifest.json.gz") != manifest
@@ -320,10 +320,10 @@ def test_missing_credentials_are_reported_in_chinese(site, monkeypatch, tmp_path
 
 def test_large_files_go_up_in_parts_with_their_headers(s3, site, monkeypatch, uploads):
     monkeypatch.setattr(publishing, "MULTIPART_THRESHOLD", 5 << 20)  # S3's smallest part
-    (site / "data/releases/2026-11-20.1/penalties.parquet").write_bytes(os.urandom(6 << 20))
+    (site / "data/releases/2026-11-20.1/penalties/2026-11.parquet").write_bytes(os.urandom(6 << 20))
     result = publish(site)
     assert result.output == "已发布到 s3://gongshi-site：上传 30 个（新增 30，更新 0），删除 0 个，未变 0 个。\n"
-    head = s3.head_object(Bucket=BUCKET, Key="data/releases/2026-11-20.1/penalties.parquet")
+    head = s3.head_object(Bucket=BUCKET, Key="data/releases/2026-11-20.1/penalties/2026-11.parquet")
     assert (head["ContentLength"], head["ContentType"], head["CacheControl"]) == (
         6 << 20, "application/vnd.apache.parquet", IMMUTABLE)
     assert head["ETag"].strip('"').endswith("-2")  # two parts

@@ -148,7 +148,7 @@ def test_build_refuses_a_release_that_would_publish_id_numbers(folder, tmp_path,
     monkeypatch.setattr(opendata, "protect", lambda dataset, table: table)  # the masking forgotten
     with pytest.raises(BuildError) as raised:
         build(folder.root, out, AS_OF)
-    assert re.search(r"\ndata/releases/[0-9.-]+/penalties\.parquet: 身份证号码 450102\*{8}", str(raised.value))
+    assert re.search(r"\ndata/releases/[0-9.-]+/penalties/\d{4}-\d{2}\.parquet: 身份证号码 450102\*{8}", str(raised.value))
     assert not out.exists()
 
 
@@ -168,8 +168,9 @@ def test_a_later_release_is_scanned_for_its_new_and_changed_records(folder, tmp_
                         or real_scan_values(label, table, known))
     with pytest.raises(BuildError) as raised:
         build(folder.root, out, LATER)
-    assert re.search(r"\ndata/releases/2026-11-24\.1/penalties\.parquet: 身份证号码 450102\*{8}", str(raised.value))
-    assert ("2026-11-24.1/penalties.parquet", 1) in scanned  # the new record only
+    assert re.search(r"\ndata/releases/2026-11-24\.1/penalties/\d{4}-\d{2}\.parquet: 身份证号码 450102\*{8}", str(raised.value))
+    # the new record only, in its month's file
+    assert [n for label, n in scanned if re.fullmatch(r"2026-11-24\.1/penalties/\d{4}-\d{2}\.parquet", label)] == [1]
     assert (out / "data" / "releases" / "index.json").is_file() and not (out / "data" / "releases" / "2026-11-24.1").exists()
 
 

@@ -80,7 +80,7 @@ from ..normalize import IdIndex, hex_id_keys, one_array, string_ranks
 from ..schema import DATASET_NAMES, Dataset, load_dataset
 from ..subjects import page_ids, record_anchor, region_codes, subject_path
 from .disclosures import authority_keys
-from .opendata import published_table
+from .opendata import published_table, release_parquet_files
 from .render import run_parallel, shared
 
 WINDOW = 100  # entries in a subscription document
@@ -707,9 +707,9 @@ def _routing(data_dir: Path, before: Release | None, dataset: str, rids: list[st
     """Page id, region, authority key and name of withdrawn records, from the public columns of
     the release that still had them; blank where that release is missing (history cut short)."""
     wanted = pa.array(rids, pa.string())
-    path = data_dir / "releases" / before.version / f"{dataset}.parquet" if before else None
-    if path is not None and path.is_file():
-        table = pq.read_table(path, columns=list(ROUTING_COLUMNS))
+    paths = release_parquet_files(data_dir / "releases" / before.version, dataset) if before else []
+    if paths:
+        table = pa.concat_tables([pq.read_table(path, columns=list(ROUTING_COLUMNS)) for path in paths])
         table = pa.table({c: pc.fill_null(table[c].cast(pa.string()), "") for c in ROUTING_COLUMNS})
         table = table.filter(pc.is_in(table["record_id"], value_set=wanted))
     else:

@@ -2,13 +2,21 @@
 
 Every build that changes what is published makes a release under ``data/releases/<version>/``:
 
-    datapackage.json      Data Package v2: one resource per dataset and format, with the schema
-    <dataset>.csv         UTF-8 with BOM (Excel reads it as UTF-8), formula cells neutralised
-    <dataset>.jsonl       one record per line, the same values
-    <dataset>.parquet     the same values, typed as text, zstd-compressed
-    changes.json          added, modified (field: [old, new]) and removed records, each with a reason
-    changes.csv           the same, one line per record and changed field
-    SHA256SUMS            every file's SHA-256
+    datapackage.json              Data Package v2: one resource per dataset, month and format
+    schemas/<dataset>.json        the Table Schema of the CSV files (typed)
+    schemas/<dataset>.text.json   the same fields as text, for the JSON Lines and Parquet files
+    <dataset>/<YYYY-MM>.csv       the records decided (lists: listed) that month; UTF-8 with BOM
+                                  (Excel reads it as UTF-8), formula cells neutralised
+    <dataset>/<YYYY-MM>.jsonl     one record per line, the same values
+    <dataset>/<YYYY-MM>.parquet   the same values, typed as text, zstd-compressed
+    changes.json                  added, modified (field: [old, new]) and removed records, each with a reason
+    changes.csv                   the same, one line per record and changed field
+    SHA256SUMS                    every file's SHA-256
+
+A month's files hold its records in record-id order. A release is split by month so that a
+version costs what changed: a month whose records are all as they were keeps the release
+before's files (hard links on one disk), and a mirror downloads only the files whose SHA-256
+changed; one file per dataset meant 1.3 GB of new files per version at a million records.
 
 Releases are immutable: the previous site's ``data/releases/`` are copied forward byte for byte
 and never rewritten. ``data/latest/`` holds a copy of the newest release and
@@ -46,7 +54,7 @@ from ..disclosure.privacy import protect
 from ..errors import BuildError
 from ..normalize import IdIndex, hex_id_keys, one_array, string_buffers
 from ..provenance import Provenance
-from ..schema import Dataset
+from ..schema import Dataset, load_dataset
 from ..subjects import record_ids
 from ..threads import take_rows
 
@@ -73,9 +81,12 @@ class Release:
     files: list[dict]
 
     def to_dict(self) -> dict:
+        """The release's entry in ``releases/index.json``: its files beside the data (the data
+        files, one per dataset, month and format, are listed in its ``datapackage.json`` and
+        ``SHA256SUMS``: hundreds per release)."""
         return {"version": self.version, "date": self.date, "path": f"releases/{self.version}/",
                 "datapackage": f"releases/{self.version}/datapackage.json", "records": self.records,
-                "changes": self.changes, "files": self.files}
+                "changes": self.changes, "files": [f for f in self.files if "/" not in f["path"]]}
 
 
 @dataclass
@@ -242,222 +253,111 @@ JSON_CHUNK_ROWS = 100_000
 
 
 # ---------------------------------------------------------------------------------------------
-# Rows written once: a release's CSV and JSON Lines rows that did not change are copied
+# Shards: a dataset's records in one file per month of their decision (or listing) date
 
 
-def csv_row_ends(data: np.ndarray, start: int) -> np.ndarray:
-    """Where each CSV row after ``start`` ends (one past its line feed): a line feed outside
-    quotes, i.e. with an even number of quote characters before it (a quote inside a value is
-    doubled, so quotes come in pairs)."""
-    return _row_ends(data, start, quoted=True)
-
-
-def jsonl_row_ends(data: np.ndarray, start: int) -> np.ndarray:
-    """Where each JSON Lines row ends (one past its line feed; a value's line feeds are escaped)."""
-    return _row_ends(data, start, quoted=False)
-
-
-def _row_ends(data: np.ndarray, start: int, quoted: bool, block: int = 1 << 26) -> np.ndarray:
-    """The line feeds that end rows, a block at a time (a comparison over the whole file would
-    take as many bytes again)."""
-    ends, quotes_before = [], 0
-    for lo in range(start, len(data), block):
-        part = data[lo:lo + block]
-        feeds = np.flatnonzero(part == 0x0A)
-        if quoted:
-            quotes = np.flatnonzero(part == 0x22)
-            feeds = feeds[(quotes_before + np.searchsorted(quotes, feeds)) % 2 == 0]
-            quotes_before += len(quotes)
-        ends.append(lo + feeds + 1)
-    return np.concatenate(ends).astype(np.int64) if ends else np.zeros(0, np.int64)
-
-
-ROWS = {"csv": csv_row_ends, "jsonl": jsonl_row_ends}
-ROW_ENDS = "row-ends-"  # + a file's SHA-256 + ".npy": where each of its rows ends (see RowEnds)
-# + a Parquet file's SHA-256 + ".ipc": its records (see KeptRecords); not ".arrow", which names
-# the change history's entries in the same folder (feeds.read_history)
+UNDATED = "undated"  # the shard of a record whose date is not a date (validation lets none through)
+# + the SHA-256 of a dataset's records in a release (records_key) + ".ipc": those records (see
+# KeptRecords); not ".arrow", which names the change history's entries in the same folder
+# (feeds.read_history)
 RECORDS = "records-"
-_SHA256 = re.compile(r"[0-9a-f]{64}")  # what a release index says of a file; nothing else names an entry
+LEGACY_CACHE = ("row-ends-",)  # entries earlier code kept in the same folder
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # what a release says of a file; nothing else names an entry
+
+
+def record_months(dataset: Dataset, table: pa.Table) -> pa.Array:
+    """Per record, the month whose shard holds it: ``YYYY-MM`` of its decision date (the listing
+    date for the lists); :data:`UNDATED` when that is not a date."""
+    if not table.num_rows:
+        return pa.array([], pa.string())
+    dates = pc.fill_null(one_array(table[dataset.decision_date_field]), "")
+    dated = pc.match_substring_regex(dates, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    return pc.if_else(dated, pc.utf8_slice_codeunits(dates, 0, 7), UNDATED)
 
 
 @dataclass
-class RowEnds:
-    """Where each row of a release's CSV and JSON Lines files ends, kept in ``folder`` (beside
-    the site) under the file's SHA-256, so the next release need not search hundreds of
-    megabytes for line feeds to find the rows it copies. Named by content: an entry can only
-    describe the file with those bytes, and it is checked against the file's size and row count
-    before use."""
+class Shards:
+    """A dataset's records by month: the months in order and, for each, its rows of the table
+    (in the table's order, record-id order for a release)."""
 
-    folder: Path | None
+    months: list[str]
+    rows: list[np.ndarray]
 
-    def find(self, sha256: str, rows: int, size: int) -> np.ndarray | None:
-        if self.folder is None or not _SHA256.fullmatch(sha256):
-            return None
-        try:
-            ends = np.load(self.folder / f"{ROW_ENDS}{sha256}.npy", allow_pickle=False)
-        except (OSError, ValueError):
-            return None
-        ok = ends.dtype == np.int64 and ends.ndim == 1 and len(ends) == rows and (not rows or int(ends[-1]) == size)
-        return ends if ok else None
+    @classmethod
+    def of(cls, dataset: Dataset, table: pa.Table) -> Shards:
+        labels = record_months(dataset, table).dictionary_encode()
+        names = labels.dictionary.to_pylist()
+        ranks = np.argsort(np.argsort(np.array(names, dtype=object), kind="stable"), kind="stable")
+        codes = ranks[labels.indices.to_numpy(zero_copy_only=False)] if len(names) else np.zeros(0, np.int64)
+        order = np.argsort(codes, kind="stable")
+        counts = np.bincount(codes, minlength=len(names))
+        return cls(sorted(names), np.split(order, np.cumsum(counts)[:-1]) if len(names) else [])
 
-    def keep(self, sha256: str, ends: np.ndarray) -> None:
-        if self.folder is None or not _SHA256.fullmatch(sha256):
-            return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        # a name of its own: two files of the same bytes (two empty ones) may be kept at once
-        handle, partial = tempfile.mkstemp(prefix=f"{ROW_ENDS}{sha256}.", suffix=".partial", dir=self.folder)
-        with os.fdopen(handle, "wb") as f:
-            np.save(f, ends.astype(np.int64), allow_pickle=False)
-        os.replace(partial, self.folder / f"{ROW_ENDS}{sha256}.npy")
+    def counts(self) -> dict[str, int]:
+        return {month: len(rows) for month, rows in zip(self.months, self.rows, strict=True)}
 
-    def only(self, files: list[dict]) -> None:
-        """Remove the entries of files other than ``files`` (the newest release's)."""
-        _keep_only(self.folder, ROW_ENDS, {f"{ROW_ENDS}{f['sha256']}.npy" for f in files})
+
+def shard_path(name: str, month: str, fmt: str) -> str:
+    """A shard's file in its release: ``<dataset>/<YYYY-MM>.<format>``."""
+    return f"{name}/{month}.{fmt}"
+
+
+def schema_path(name: str, fmt: str) -> str:
+    """The Table Schema a release's resources of ``fmt`` refer to: typed for CSV, text for the
+    others (JSON Lines and Parquet carry text)."""
+    return f"schemas/{name}.json" if fmt == "csv" else f"schemas/{name}.text.json"
+
+
+def records_key(files: list[dict], name: str) -> str:
+    """One SHA-256 for a dataset's records in a release: of its Parquet shards' digests in path
+    order (for a release of one file per dataset, that file's digest); "" when it has none."""
+    found = {f["path"]: f.get("sha256", "") for f in files}
+    if f"{name}.parquet" in found:
+        return found[f"{name}.parquet"]
+    digests = [sha for path, sha in sorted(found.items()) if path.startswith(f"{name}/") and path.endswith(".parquet")]
+    return hashlib.sha256("\n".join(digests).encode("ascii")).hexdigest() if digests else ""
 
 
 @dataclass
 class KeptRecords:
     """A release's records per dataset, kept in ``folder`` (beside the site) as uncompressed
-    Arrow IPC files named by the SHA-256 of the Parquet file that holds the same values, so the
-    next build maps them instead of decoding Parquet: about 2 s of CPU at a million records, in
-    every build that compares with the release. Named by content, as :class:`RowEnds` are; an
-    entry whose row count or column types do not fit the release index is not used."""
+    Arrow IPC files named by :func:`records_key`, so the next build maps them instead of
+    decoding Parquet: about 2 s of CPU at a million records, in every build that compares with
+    the release. Named by content: an entry can only hold the records of the files with those
+    digests, and one whose row count or column types do not fit the release index is not used."""
 
     folder: Path | None
 
-    def find(self, sha256: str, rows: int) -> pa.Table | None:
-        if self.folder is None or not _SHA256.fullmatch(sha256):
+    def find(self, key: str, rows: int) -> pa.Table | None:
+        if self.folder is None or not _SHA256.fullmatch(key):
             return None
         try:
-            table = pa.ipc.open_file(pa.memory_map(str(self.folder / f"{RECORDS}{sha256}.ipc"))).read_all()
+            table = pa.ipc.open_file(pa.memory_map(str(self.folder / f"{RECORDS}{key}.ipc"))).read_all()
         except (OSError, pa.ArrowException):
             return None
         ok = table.num_rows == rows and all(t == pa.string() for t in table.schema.types)
         return table if ok else None
 
-    def keep(self, sha256: str, table: pa.Table) -> None:
-        """Keep ``table`` as :func:`read_release_table` reads the Parquet file ``sha256`` names."""
-        if self.folder is None or not _SHA256.fullmatch(sha256):
-            return
+    def keep(self, key: str, table: pa.Table) -> None:
+        """Keep ``table`` as :func:`read_release_records` reads the files ``key`` names."""
+        if self.folder is None or not _SHA256.fullmatch(key) or self.find(key, table.num_rows) is not None:
+            return  # (named by content: an entry that is there holds these records)
         self.folder.mkdir(parents=True, exist_ok=True)
         text = pa.table({name: table[name].cast(pa.string()) for name in table.column_names})
-        handle, partial = tempfile.mkstemp(prefix=f"{RECORDS}{sha256}.", suffix=".partial", dir=self.folder)
+        handle, partial = tempfile.mkstemp(prefix=f"{RECORDS}{key}.", suffix=".partial", dir=self.folder)
         os.close(handle)
         with pa.OSFile(partial, "wb") as sink, pa.ipc.new_file(sink, text.schema) as writer:
             writer.write_table(text)
-        os.replace(partial, self.folder / f"{RECORDS}{sha256}.ipc")
+        os.replace(partial, self.folder / f"{RECORDS}{key}.ipc")
 
-    def only(self, files: list[dict]) -> None:
-        """Remove the entries of files other than ``files``."""
-        _keep_only(self.folder, RECORDS, {f"{RECORDS}{f['sha256']}.ipc" for f in files})
-
-
-def _keep_only(folder: Path | None, prefix: str, wanted: set[str]) -> None:
-    if folder is None or not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        if path.name.startswith(prefix) and path.name not in wanted:
-            path.unlink(missing_ok=True)
-
-
-@dataclass
-class Reuse:
-    """A dataset's files in the release before, and per record of the new release its row
-    there when it did not change (-1 when it is new or changed)."""
-
-    folder: Path
-    name: str
-    before: pa.Table
-    old_rows: np.ndarray
-    sha256: dict[str, str] = field(default_factory=dict)  # per format, the earlier file's (from the release index)
-    row_ends: RowEnds = field(default_factory=lambda: RowEnds(None))
-
-    def write(self, fmt: str, table: pa.Table, path: Path) -> dict | None:
-        """Write ``table`` as ``WRITERS[fmt]`` would, copying the unchanged rows' bytes from the
-        release before and making only the others; the file's entry, or None (nothing written)
-        when the earlier file is not one row per record as expected."""
-        try:  # mapped, not read: only the unchanged rows' pages are copied, by the kernel
-            old = np.memmap(self.folder / f"{self.name}.{fmt}", np.uint8, mode="r")
-        except (OSError, ValueError):  # missing, or empty (an empty file cannot be mapped)
-            return None
-        head = _head_length(WRITERS[fmt], table)
-        old_ends = self.row_ends.find(self.sha256.get(fmt, ""), self.before.num_rows, len(old))
-        if old_ends is None:
-            old_ends = ROWS[fmt](old, head)
-        if len(old_ends) != self.before.num_rows or (len(old_ends) and old_ends[-1] != len(old)):
-            return None
-        old_starts = np.r_[head, old_ends[:-1]].astype(np.int64)
-        fresh_rows = np.flatnonzero(self.old_rows < 0)
-        made = np.frombuffer(WRITERS[fmt](table.take(pa.array(fresh_rows, pa.int64()))), np.uint8)
-        made_ends = ROWS[fmt](made, head)
-        if len(made_ends) != len(fresh_rows) or not np.array_equal(made[:head], old[:head]):
-            return None
-        made_starts = np.r_[head, made_ends[:-1]].astype(np.int64)
-        # every row's bytes: (source, start, end), source 0 the old file, 1 the rows made now
-        source = (self.old_rows < 0).astype(np.int8)
-        starts = np.zeros(table.num_rows, np.int64)
-        ends = np.zeros(table.num_rows, np.int64)
-        kept = self.old_rows >= 0
-        starts[kept], ends[kept] = old_starts[self.old_rows[kept]], old_ends[self.old_rows[kept]]
-        starts[fresh_rows], ends[fresh_rows] = made_starts, made_ends
-        # runs of rows that follow each other in one source become one piece
-        breaks = np.flatnonzero((source[1:] != source[:-1]) | (starts[1:] != ends[:-1])) + 1
-        firsts, lasts = np.r_[0, breaks], np.r_[breaks, table.num_rows] - 1
-        pieces = [(0, 0, head)]
-        if table.num_rows:
-            pieces += zip(source[firsts].tolist(), starts[firsts].tolist(), ends[lasts].tolist(), strict=True)
-        size, sha256 = assemble(path, self.folder / f"{self.name}.{fmt}", (old, made), pieces)
-        self.row_ends.keep(sha256, head + np.cumsum(ends - starts))
-        return {"path": path.name, "bytes": size, "sha256": sha256}
-
-
-def assemble(path: Path, old_path: Path, buffers: tuple[np.ndarray, np.ndarray],
-             pieces: Iterable[tuple[int, int, int]]) -> tuple[int, str]:
-    """Write ``pieces`` one after another into ``path``: (source, start, end), source 0 the
-    bytes of ``old_path`` (mapped as ``buffers[0]``), 1 those of ``buffers[1]``; the file's size
-    and SHA-256. The old file's pieces are copied by the kernel (``copy_file_range``), page
-    cache to page cache: writing them from the mapping faulted every page in on the way, five
-    times slower. Where the kernel cannot copy, they are written from the mapping."""
-    digest = hashlib.sha256()
-    size = 0
-    views = tuple(memoryview(b) for b in buffers)
-    kernel = hasattr(os, "copy_file_range")
-    with open(old_path, "rb", buffering=0) as old, open(path, "wb", buffering=0) as new:
-        for source, start, end in pieces:
-            piece = views[source][start:end]
-            digest.update(piece)
-            size += end - start
-            done = 0
-            if source == 0 and kernel:
-                done = _copy_range(old.fileno(), new.fileno(), start, end - start)
-                kernel = done == end - start
-            _write_all(new, piece[done:])
-    return size, digest.hexdigest()
-
-
-def _copy_range(source: int, target: int, start: int, count: int) -> int:
-    """Bytes the kernel copied from ``source`` at ``start`` to ``target``'s position: all
-    ``count`` of them, or fewer where it could not (another file system, an old kernel)."""
-    done = 0
-    try:
-        while done < count:
-            copied = os.copy_file_range(source, target, count - done, start + done)
-            if not copied:
-                break
-            done += copied
-    except OSError:
-        pass
-    return done
-
-
-def _write_all(file: io.RawIOBase, data: memoryview) -> None:
-    while len(data):
-        data = data[file.write(data):]
-
-
-def _head_length(writer: Callable[[pa.Table], bytes], table: pa.Table) -> int:
-    """The bytes a file starts with before its first row (BOM and header)."""
-    return len(writer(table.slice(0, 0)))
+    def only(self, keys: Iterable[str]) -> None:
+        """Remove the entries other than ``keys`` (and what earlier code kept here)."""
+        if self.folder is None or not self.folder.is_dir():
+            return
+        wanted = {f"{RECORDS}{key}.ipc" for key in keys}
+        for path in self.folder.iterdir():
+            if (path.name.startswith(RECORDS) and path.name not in wanted) or path.name.startswith(LEGACY_CACHE):
+                path.unlink(missing_ok=True)
 
 
 def read_jsonl(path: Path) -> list[dict[str, str]]:
@@ -467,27 +367,50 @@ def read_jsonl(path: Path) -> list[dict[str, str]]:
 def newest_release_tables(previous: Path | None, names: list[str], kept: KeptRecords | None = None
                           ) -> tuple[str, dict[str, pa.Table | None]]:
     """The newest release in ``previous`` (a site's ``data/`` folder) and its records per
-    dataset (from ``kept`` when it has them); without a release, an empty version and None for
-    each."""
+    dataset, in record-id order (from ``kept`` when it has them); without a release, an empty
+    version and None for each."""
     earlier = _previous_releases(previous)
     if not earlier:
         return "", dict.fromkeys(names)
     newest = earlier[-1]
     folder = previous / "releases" / newest.version
-    sha256 = {f["path"]: f.get("sha256", "") for f in newest.files}
     kept = kept or KeptRecords(None)
 
     def records(name: str) -> pa.Table:
-        found = kept.find(sha256.get(f"{name}.parquet", ""), newest.records.get(name, -1))
-        return found if found is not None else read_release_table(folder / f"{name}.parquet")
+        if newest.records.get(name) == 0:
+            return _no_records(name)
+        found = kept.find(records_key(newest.files, name), newest.records.get(name, -1))
+        return found if found is not None else read_release_records(folder, name)
 
     return newest.version, {name: records(name) for name in names}
 
 
+def read_release_records(folder: Path, name: str) -> pa.Table:
+    """A dataset's records in the release in ``folder`` (its Parquet files: exact text, fast), in
+    record-id order: from its shards, or from its one file in a release made before shards."""
+    paths = release_parquet_files(folder, name)
+    if not paths:
+        return _no_records(name)
+    table = pa.concat_tables([read_release_table(path) for path in paths])
+    return table if len(paths) == 1 else table.take(pa.array(id_order(one_array(table["record_id"]))))
+
+
+def release_parquet_files(folder: Path, name: str) -> list[Path]:
+    """A dataset's Parquet files in the release in ``folder``: its months' (in month order), or
+    its one file in a release made before releases were split by month."""
+    whole = folder / f"{name}.parquet"
+    return [whole] if whole.is_file() else sorted((folder / name).glob("*.parquet"))
+
+
+def _no_records(name: str) -> pa.Table:
+    return pa.table({column: pa.array([], pa.string()) for column in public_columns(load_dataset(name))})
+
+
 def read_release_table(path: Path) -> pa.Table:
-    """A release's dataset, from its Parquet file (exact text, fast)."""
+    """A release's file of records, from its Parquet file, every column as text."""
     table = pq.read_table(path)
     return pa.table({name: table[name].cast(pa.string()) for name in table.column_names})
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -621,16 +544,16 @@ def changes_csv(changes: list[dict]) -> bytes:
 def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Provenance], as_of: date,
                     previous: Path | None, target: Path, site_name: str,
                     published: dict[str, pa.Table] | None = None, link_earlier: bool = False,
-                    written_by: dict | None = None, row_ends: Path | None = None,
+                    written_by: dict | None = None, records_cache: Path | None = None,
                     newest: tuple[str, dict[str, pa.Table | None]] | None = None) -> OpenData:
     """Write ``target`` (the site's ``data/`` folder): earlier releases copied forward (or, for
     an incremental build that leaves them where they are, linked), a new release if anything
     changed, ``latest/``, ``releases/index.json`` and the catalog. ``written_by`` says which code
     wrote the files of the newest release in ``previous`` (see :attr:`OpenData.written_by`);
-    ``row_ends`` is a folder kept between builds for the rows' places in its files and its
-    records (see :class:`RowEnds`, :class:`KeptRecords`); ``newest`` is what :func:`newest_release_tables` read from ``previous``
-    already (used when its version is still the newest)."""
-    ends, kept = RowEnds(row_ends), KeptRecords(row_ends)
+    ``records_cache`` is a folder kept between builds for the releases' records (see
+    :class:`KeptRecords`); ``newest`` is what :func:`newest_release_tables` read from
+    ``previous`` already (used when its version is still the newest)."""
+    kept = KeptRecords(records_cache)
     earlier = _previous_releases(previous)
     if earlier and as_of.isoformat() < earlier[-1].date:
         raise BuildError(f"发布日期 {as_of.isoformat()} 早于已发布的最新版本 {earlier[-1].version}：版本只能向前。"
@@ -658,26 +581,51 @@ def build_open_data(decisions: dict[str, Decisions], provenance: dict[str, Prove
     if made:
         version = next_version(as_of, earlier)
         result.written_by = {"version": version, "writer": writer_fingerprint()}
-        # rows that did not change are copied from the release before, not written again, when
-        # this code wrote it (other code may have encoded them otherwise)
-        known = {f["path"]: f.get("sha256", "") for f in earlier[-1].files} if earlier else {}
-        reuse = {name: Reuse(previous / "releases" / earlier[-1].version, name, before[name], old_rows,
-                             {fmt: known.get(f"{name}.{fmt}", "") for fmt in ROWS}, ends)
-                 for name, (_, old_rows) in compared.items() if old_rows is not None and same_writer}
         if earlier:
-            result.fresh = {name: current[name].filter(pa.array(reuse[name].old_rows < 0)) if name in reuse else current[name]
-                            for name in decisions}
-        result.releases.append(_write_release(releases_dir / version, version, as_of, decisions, current, changes,
-                                              provenance, site_name, reuse, ends, kept))
+            result.fresh = {name: current[name].filter(pa.array(old_rows < 0)) if old_rows is not None else current[name]
+                            for name, (_, old_rows) in compared.items()}
+        # a month whose records are all as they were keeps its files: the release before's,
+        # linked, when this code wrote them (other code may have encoded them otherwise)
+        reuse = Reuse(previous / "releases" / earlier[-1].version, earlier[-1].files, before, result.unchanged) \
+            if same_writer else None
+        release = _write_release(releases_dir / version, version, as_of, decisions, current, changes, provenance,
+                                 site_name, reuse)
+        result.releases.append(release)
+        for name in decisions:
+            kept.keep(records_key(release.files, name), current[name])
     latest = result.releases[-1]
-    # the newest release's entries, and the one before (still the published one if this build fails)
-    for cache in (ends, kept):
-        cache.only([*latest.files, *(earlier[-1].files if earlier else [])])
+    # the newest release's records, and the one before's (still the published one if this build fails)
+    kept.only(records_key(r.files, name) for r in (latest, *earlier[-1:]) for name in decisions)
     shutil.copytree(releases_dir / latest.version, target / "latest", copy_function=link_or_copy)
     (releases_dir / "index.json").write_text(
         json.dumps({"latest": latest.version, "releases": [r.to_dict() for r in result.releases]}, ensure_ascii=False,
                    indent=1) + "\n", encoding="utf-8")
     return result
+
+
+@dataclass
+class Reuse:
+    """The release before this build's, when this code wrote it: its folder and files, its
+    records per dataset, and per record published now its row there when every value is the
+    same (-1 when it is new or changed)."""
+
+    folder: Path
+    files: list[dict]
+    before: dict[str, pa.Table | None]
+    unchanged: dict[str, np.ndarray]
+
+    def months(self, dataset: Dataset, shards: Shards) -> set[str]:
+        """The months of ``dataset`` whose files can be linked: every record of the month is
+        as it was, none left, and the release before has the month's three files."""
+        name = dataset.name
+        old_rows, before = self.unchanged.get(name), self.before.get(name)
+        if old_rows is None or before is None:
+            return set()
+        have = {f["path"] for f in self.files}
+        old_counts = Shards.of(dataset, before).counts()
+        return {month for month, rows in zip(shards.months, shards.rows, strict=True)
+                if len(rows) == old_counts.get(month, -1) and bool((old_rows[rows] >= 0).all())
+                and all(shard_path(name, month, fmt) in have for fmt in FORMATS)}
 
 
 @functools.cache
@@ -692,7 +640,8 @@ def writer_fingerprint() -> str:
 
 def link_or_copy(source: str, target: str) -> str:
     """Files are never changed in place once written, so an identical file (a release copied
-    forward, ``latest/``) can be a second name for the same bytes: no copying on one disk."""
+    forward, ``latest/``, a month's shard kept by the next release) can be a second name for
+    the same bytes: no copying on one disk."""
     try:
         os.link(source, target)
     except OSError:
@@ -707,52 +656,85 @@ def next_version(as_of: date, earlier: list[Release]) -> str:
 
 
 def _previous_releases(previous: Path | None) -> list[Release]:
+    """The releases in ``previous`` (a site's ``data/`` folder), oldest first; the newest with
+    all its files (read from its SHA256SUMS), the others with the files the index lists."""
     if previous is None or not (previous / "releases" / "index.json").is_file():
         return []
     index = json.loads((previous / "releases" / "index.json").read_text(encoding="utf-8"))
-    return [Release(r["version"], r["date"], r["records"], r["changes"], r["files"]) for r in index["releases"]]
+    releases = [Release(r["version"], r["date"], r["records"], r["changes"], r["files"]) for r in index["releases"]]
+    if releases:
+        releases[-1].files = release_files(previous / "releases" / releases[-1].version, releases[-1].files)
+    return releases
+
+
+def release_files(folder: Path, listed: list[dict]) -> list[dict]:
+    """Every file of the release in ``folder`` (path, bytes, SHA-256) from its SHA256SUMS, which
+    lists them all (the index lists only those beside the data files); ``listed`` when it has
+    none."""
+    try:
+        lines = (folder / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return listed
+    files = []
+    for line in lines:
+        digest, _, path = line.partition("  ")
+        try:
+            files.append({"path": path, "bytes": (folder / path).stat().st_size, "sha256": digest})
+        except OSError:
+            return listed
+    return files
 
 
 def _write_release(folder: Path, version: str, as_of: date, decisions: dict[str, Decisions],
                    current: dict[str, pa.Table], changes: list[dict], provenance: dict[str, Provenance],
-                   site_name: str, reuse: dict[str, Reuse] | None = None, row_ends: RowEnds | None = None,
-                   kept: KeptRecords | None = None) -> Release:
+                   site_name: str, reuse: Reuse | None = None) -> Release:
     folder.mkdir(parents=True)
-    files: list[dict] = []
+    entries: dict[str, dict] = {}
     resources = []
-    jobs = [(name, d.dataset, fmt) for name, d in decisions.items() for fmt in FORMATS]
+    jobs = []  # (dataset name, month, its rows): the months written now
+    kept_from = {f["path"]: f for f in reuse.files} if reuse else {}
+    shards = {name: Shards.of(d.dataset, current[name]) for name, d in decisions.items()}
+    for name, d in decisions.items():
+        (folder / name).mkdir()
+        linked = reuse.months(d.dataset, shards[name]) if reuse else set()
+        for month, rows in zip(shards[name].months, shards[name].rows, strict=True):
+            if month in linked:
+                for fmt in FORMATS:
+                    path = shard_path(name, month, fmt)
+                    link_or_copy(str(reuse.folder / path), str(folder / path))
+                    entries[path] = kept_from[path]
+            else:
+                jobs.append((name, month, rows))
 
-    def write(job: tuple[str, Dataset, str]) -> dict:
-        name, _, fmt = job
-        path = folder / f"{name}.{fmt}"
-        if reuse and name in reuse and fmt in ROWS:
-            written = reuse[name].write(fmt, current[name], path)
-            if written is not None:
-                return written
-        data = WRITERS[fmt](current[name])
-        path.write_bytes(data)
-        entry = _file_entry(f"{name}.{fmt}", data)
-        if row_ends is not None and row_ends.folder is not None and fmt in ROWS:
-            bytes_ = np.frombuffer(data, np.uint8)
-            row_ends.keep(entry["sha256"], ROWS[fmt](bytes_, _head_length(WRITERS[fmt], current[name])))
-        if kept is not None and fmt == "parquet":
-            kept.keep(entry["sha256"], current[name])
-        return entry
+    def write(job: tuple[str, str, np.ndarray]) -> list[dict]:
+        name, month, rows = job
+        records = take_rows(current[name], pa.array(rows)) if len(rows) < current[name].num_rows else current[name]
+        made = []
+        for fmt in FORMATS:
+            data = WRITERS[fmt](records)
+            path = shard_path(name, month, fmt)
+            (folder / path).write_bytes(data)
+            made.append(_file_entry(path, data))
+        return made
 
     # Arrow's kernels, the Parquet writer, file writes and SHA-256 let go of the GIL: the
-    # twelve files are made on threads, listed in a fixed order
+    # months are written on threads, the largest first, and listed in a fixed order
+    jobs.sort(key=lambda job: -len(job[2]))
     with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        written = list(pool.map(write, jobs))
-    for (name, dataset, fmt), entry in zip(jobs, written, strict=True):
-        files.append(entry)
-        if fmt != "jsonl" or current[name].num_rows:
-            # frictionless cannot read an empty JSON Lines file, so a dataset without records
-            # lists no JSON Lines resource; the empty file is still there and in SHA256SUMS
-            resources.append(_resource(dataset, fmt, entry))
+        for made in pool.map(write, jobs):
+            entries.update((entry["path"], entry) for entry in made)
+    (folder / "schemas").mkdir()
+    for name, d in decisions.items():
+        for fmt in ("csv", "jsonl"):
+            data = (json.dumps(release_schema(d.dataset, text_only=fmt != "csv"), ensure_ascii=False, indent=1) + "\n").encode("utf-8")
+            (folder / schema_path(name, fmt)).write_bytes(data)
+            entries[schema_path(name, fmt)] = _file_entry(schema_path(name, fmt), data)
+        for month in shards[name].months:
+            resources += [_resource(d.dataset, month, fmt, entries[shard_path(name, month, fmt)]) for fmt in FORMATS]
     for path, data in (("changes.json", (json.dumps(changes, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")),
                        ("changes.csv", changes_csv(changes))):
         (folder / path).write_bytes(data)
-        files.append(_file_entry(path, data))
+        entries[path] = _file_entry(path, data)
     package = {
         "$schema": "https://datapackage.org/profiles/2.0/datapackage.json",
         "name": "gongshi-public-credit-disclosures",
@@ -769,29 +751,30 @@ def _write_release(folder: Path, version: str, as_of: date, decisions: dict[str,
     }
     data = (json.dumps(package, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
     (folder / "datapackage.json").write_bytes(data)
-    files.append(_file_entry("datapackage.json", data))
-    sums = "".join(f"{f['sha256']}  {f['path']}\n" for f in sorted(files, key=lambda f: f["path"]))
-    (folder / "SHA256SUMS").write_text(sums, encoding="utf-8")
+    entries["datapackage.json"] = _file_entry("datapackage.json", data)
+    files = sorted(entries.values(), key=lambda f: f["path"])
+    (folder / "SHA256SUMS").write_text("".join(f"{f['sha256']}  {f['path']}\n" for f in files), encoding="utf-8")
     counts = {c["dataset"]: {k: len(c[k]) for k in ("added", "modified", "removed")} for c in changes}
-    return Release(version, as_of.isoformat(), {n: t.num_rows for n, t in current.items()}, counts,
-                   sorted(files, key=lambda f: f["path"]))
+    return Release(version, as_of.isoformat(), {n: t.num_rows for n, t in current.items()}, counts, files)
 
 
 def _file_entry(path: str, data: bytes) -> dict:
     return {"path": path, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
-def _resource(dataset: Dataset, fmt: str, file: dict) -> dict:
-    resource = {"name": f"{dataset.name}-{fmt}", "title": f"{dataset.title}（{fmt.upper()}）", "path": file["path"],
-                "format": fmt, "mediatype": MEDIATYPES[fmt]}
+def _resource(dataset: Dataset, month: str, fmt: str, file: dict) -> dict:
+    when = "日期不详" if month == UNDATED else f"{month[:4]} 年 {int(month[5:])} 月"
+    resource = {"name": f"{dataset.name}-{month}-{fmt}", "title": f"{dataset.title}，{when}（{fmt.upper()}）",
+                "path": file["path"], "format": fmt, "mediatype": MEDIATYPES[fmt]}
     if fmt == "parquet":
         # frictionless cannot count a Parquet file's bytes, so it could never verify them: the
         # size and digest are given here (and in SHA256SUMS) for people and other tools
         resource["checksum"] = {"bytes": file["bytes"], "sha256": file["sha256"]}
     else:
         resource.update(encoding="utf-8-sig" if fmt == "csv" else "utf-8", bytes=file["bytes"], hash=f"sha256:{file['sha256']}")
-    resource["schema"] = release_schema(dataset, text_only=fmt != "csv")
+    resource["schema"] = schema_path(dataset.name, fmt)
     return resource
+
 
 
 def release_schema(dataset: Dataset, text_only: bool = False) -> dict:
@@ -838,23 +821,36 @@ def release_schema(dataset: Dataset, text_only: bool = False) -> dict:
 # Catalog
 
 
+def month_files(files: list[dict], name: str) -> list[tuple[str, dict[str, dict]]]:
+    """A dataset's months in a release, newest first, each with its file per format."""
+    found: dict[str, dict[str, dict]] = {}
+    for f in files:
+        folder, _, file = f["path"].partition("/")
+        month, _, fmt = file.rpartition(".")
+        if folder == name and fmt in FORMATS:
+            found.setdefault(month, {})[fmt] = f
+    return sorted(found.items(), reverse=True)
+
+
 def catalog(open_data: OpenData, datasets: list[Dataset], base: str, site_name: str) -> dict:
-    """A DCAT-AP catalog (JSON-LD) of the four datasets and their latest distributions. URLs are
+    """A DCAT-AP catalog (JSON-LD) of the four datasets and their latest distributions: the
+    data package, and per format the month files it lists (sizes and SHA-256 there). URLs are
     absolute when the site's URL is configured, else relative to the catalog."""
     latest = open_data.releases[-1]
-    files = {f["path"]: f for f in latest.files}
+    package = f"{base}latest/datapackage.json"
     entries = []
     for d in datasets:
-        distributions = []
+        distributions = [{
+            "@type": "dcat:Distribution", "dct:title": f"{d.title}：数据包描述文件（Frictionless Data Package）",
+            "dcat:accessURL": {"@id": package}, "dcat:downloadURL": {"@id": package}, "dcat:mediaType": "application/json",
+            "dct:license": {"@id": LICENSE["path"]}, "dct:conformsTo": {"@id": "https://datapackage.org/profiles/2.0/datapackage.json"},
+        }]
         for fmt in FORMATS:
-            f = files[f"{d.name}.{fmt}"]
-            url = f"{base}latest/{d.name}.{fmt}"
             distributions.append({
-                "@type": "dcat:Distribution", "dct:title": f"{d.title}（{fmt.upper()}）", "dcat:accessURL": {"@id": url},
-                "dcat:downloadURL": {"@id": url}, "dcat:mediaType": MEDIATYPES[fmt], "dcat:byteSize": f["bytes"],
-                "spdx:checksum": {"@type": "spdx:Checksum", "spdx:algorithm": {"@id": "spdx:checksumAlgorithm_sha256"},
-                                  "spdx:checksumValue": f["sha256"]},
-                "dct:license": {"@id": LICENSE["path"]}, "dct:conformsTo": {"@id": f"{base}latest/datapackage.json"},
+                "@type": "dcat:Distribution", "dct:title": f"{d.title}（{fmt.upper()}，按月份分文件）",
+                "dct:description": f"每个月份一个文件：latest/{d.name}/<年-月>.{fmt}；文件清单、字节数和 SHA-256 见数据包描述文件。",
+                "dcat:accessURL": {"@id": package}, "dcat:mediaType": MEDIATYPES[fmt],
+                "dct:license": {"@id": LICENSE["path"]}, "dct:conformsTo": {"@id": package},
             })
         entries.append({"@type": "dcat:Dataset", "dct:identifier": d.name, "dct:title": d.title, "dct:description": d.description,
                         "dct:modified": latest.date, "dcat:keyword": ["公共信用信息", "双公示", d.title],
@@ -871,14 +867,15 @@ def catalog(open_data: OpenData, datasets: list[Dataset], base: str, site_name: 
 
 
 def schema_org(open_data: OpenData, dataset: Dataset, base: str) -> dict:
-    """schema.org Dataset JSON-LD for a page about ``dataset``."""
+    """schema.org Dataset JSON-LD for a page about ``dataset``: the data package and each
+    month's CSV file."""
     latest = open_data.releases[-1]
-    files = {f["path"]: f for f in latest.files}
     return {
         "@context": "https://schema.org", "@type": "Dataset", "name": dataset.title, "description": dataset.description,
         "identifier": dataset.name, "license": LICENSE["path"], "dateModified": latest.date, "version": latest.version,
         "inLanguage": "zh-CN", "isAccessibleForFree": True,
-        "distribution": [{"@type": "DataDownload", "encodingFormat": MEDIATYPES[fmt],
-                          "contentUrl": f"{base}latest/{dataset.name}.{fmt}",
-                          "contentSize": str(files[f"{dataset.name}.{fmt}"]["bytes"])} for fmt in FORMATS],
+        "distribution": [{"@type": "DataDownload", "encodingFormat": "application/json", "contentUrl": f"{base}latest/datapackage.json"},
+                         *({"@type": "DataDownload", "encodingFormat": MEDIATYPES["csv"], "name": month,
+                            "contentUrl": f"{base}latest/{f['csv']['path']}", "contentSize": str(f["csv"]["bytes"])}
+                           for month, f in month_files(latest.files, dataset.name) if "csv" in f)],
     }
