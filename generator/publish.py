@@ -81,6 +81,12 @@ STATIC_ASSETS = {"css", "js", "mjs", "map", "svg", "png", "jpg", "jpeg", "gif", 
 RELEASE_FILE = re.compile(r"^data/releases/\d{4}-\d{2}-\d{2}\.\d+/")
 HASHED_NAME = re.compile(r"\.[0-9a-f]{8,}(\.min)?\.(js|css|mjs)(\.map)?$")
 SEARCH_SHARD = re.compile(r"^searchindex/[cd]/[0-9a-f]{16}\.json$")
+# Files a page loaded before a run may still ask for afterwards, kept one run longer when they
+# leave the site: a search page holds a boundary block of the index (cached five minutes), which
+# names code and document-number shards by their bytes; a deploy that changes a shard removes
+# the old name, and a query through the old block would find nothing there. Deleted by the next
+# run (a day later with the daily build).
+KEPT_ONE_MORE = SEARCH_SHARD
 
 # upload phases, in order: each finishes before the next starts
 IMMUTABLE_FILES, ASSETS, PAGES, SITEMAPS, ROOT = range(5)
@@ -245,9 +251,10 @@ def manifest_key(prefix: str) -> str:
     return prefix + MANIFEST
 
 
-def read_manifest(client, bucket: str, prefix: str) -> dict[str, tuple[str, int, str, str]] | None:
-    """path → (SHA-256, size, Content-Type, Cache-Control) as last published, or None when the
-    bucket has no manifest under this prefix (or one this version cannot read)."""
+def read_manifest(client, bucket: str, prefix: str) -> tuple[dict[str, tuple[str, int, str, str]], set[str]] | None:
+    """path → (SHA-256, size, Content-Type, Cache-Control) as last published, and the paths kept
+    after they left the site (see :data:`KEPT_ONE_MORE`); None when the bucket has no manifest
+    under this prefix (or one this version cannot read)."""
     from botocore.exceptions import ClientError
 
     try:
@@ -261,19 +268,23 @@ def read_manifest(client, bucket: str, prefix: str) -> dict[str, tuple[str, int,
         if data.get("format") != MANIFEST_FORMAT:
             return None
         headers = data["headers"]
-        return {path: (sha, size, *headers[h]) for path, (sha, size, h) in data["files"].items()}
+        files = {path: (sha, size, *headers[h]) for path, (sha, size, h) in data["files"].items()}
+        return files, set(data.get("leaving", [])) & set(files)
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
 
 
-def manifest_bytes(files: dict[str, tuple[str, int, str, str]]) -> bytes:
-    """The manifest: each distinct (Content-Type, Cache-Control) pair once, files refer to it."""
+def manifest_bytes(files: dict[str, tuple[str, int, str, str]], leaving: Iterable[str] = ()) -> bytes:
+    """The manifest: each distinct (Content-Type, Cache-Control) pair once, files refer to it;
+    ``leaving``: files no longer in the site, kept until the next run."""
     headers: dict[tuple[str, str], int] = {}
     entries = {}
     for path, (sha, size, ctype, cc) in sorted(files.items()):
         entries[path] = [sha, size, headers.setdefault((ctype, cc), len(headers))]
-    text = json.dumps({"format": MANIFEST_FORMAT, "headers": [list(h) for h in headers], "files": entries},
-                      ensure_ascii=False, separators=(",", ":"))
+    document = {"format": MANIFEST_FORMAT, "headers": [list(h) for h in headers], "files": entries}
+    if leaving:
+        document["leaving"] = sorted(leaving)
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
     return gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0)
 
 
@@ -308,6 +319,7 @@ class Plan:
     manifest: dict[str, tuple[str, int, str, str]]  # what the bucket holds once the plan is done
     write_manifest: bool
     skipped_links: list[str] = field(default_factory=list)
+    leaving: list[str] = field(default_factory=list)  # gone from the site, kept until the next run
 
     @property
     def added(self) -> int:
@@ -318,8 +330,9 @@ class Plan:
         return len(self.uploads) - self.added
 
     def counts(self) -> str:
+        kept = f"，{len(self.leaving):,} 个已移除的搜索索引分片暂留到下次发布" if self.leaving else ""
         return (f"上传 {len(self.uploads):,} 个（新增 {self.added:,}，更新 {self.updated:,}），"
-                f"删除 {len(self.deletions):,} 个，未变 {self.unchanged:,} 个")
+                f"删除 {len(self.deletions):,} 个，未变 {self.unchanged:,} 个{kept}")
 
 
 def plan(client, site_dir: Path, bucket: str, prefix: str, workers: int = DEFAULT_WORKERS,
@@ -328,7 +341,8 @@ def plan(client, site_dir: Path, bucket: str, prefix: str, workers: int = DEFAUL
     headers), what to delete, and the manifest to write afterwards."""
     prefix = normalise_prefix(prefix)
     files, skipped = site_files(site_dir)
-    published = read_manifest(client, bucket, prefix)
+    found = read_manifest(client, bucket, prefix)
+    published, left_before = found if found is not None else (None, set())
     listed = list_bucket(client, bucket, prefix) if published is None else None
     cache_file = cache_path(site_dir)
     hashes = hash_files(files, read_cache(cache_file) if use_cache else {}, workers, md5=listed is not None)
@@ -352,10 +366,18 @@ def plan(client, site_dir: Path, bucket: str, prefix: str, workers: int = DEFAUL
             elif before_object != (md5, f.size):  # a multipart ETag ("…-3") never equals an MD5
                 uploads.append((f, False))
     remote = published if published is not None else listed
-    deletions = sorted(set(remote) - set(manifest))
+    gone = set(remote) - set(manifest)
+    # what a page loaded before this run may still ask for stays one run longer (see KEPT_ONE_MORE)
+    leaving = sorted(path for path in gone if KEPT_ONE_MORE.match(path) and path not in left_before)
+    deletions = sorted(gone - set(leaving))
+    if published is not None:
+        manifest.update((path, published[path]) for path in leaving)
+    else:  # listed: no headers known; the next run deletes them whatever they are
+        manifest.update((path, ("", listed[path][1], content_type(path), cache_control(path))) for path in leaving)
     uploads.sort(key=lambda u: (phase(u[0].path), u[0].path))
     return Plan(bucket, prefix, "manifest" if published is not None else "listing", uploads, deletions,
-                len(files) - len(uploads), manifest, write_manifest=published != manifest, skipped_links=skipped)
+                len(files) - len(uploads), manifest, write_manifest=published != manifest or set(leaving) != left_before,
+                skipped_links=skipped, leaving=leaving)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,7 +455,7 @@ def delete(client, plan: Plan, workers: int = DEFAULT_WORKERS) -> None:
 
 
 def write_manifest(client, plan: Plan) -> None:
-    client.put_object(Bucket=plan.bucket, Key=manifest_key(plan.prefix), Body=manifest_bytes(plan.manifest),
+    client.put_object(Bucket=plan.bucket, Key=manifest_key(plan.prefix), Body=manifest_bytes(plan.manifest, plan.leaving),
                       ContentType="application/json", ContentEncoding="gzip", CacheControl="no-store")
 
 

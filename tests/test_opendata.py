@@ -445,3 +445,35 @@ def test_changes_are_the_same_from_runs_of_slices_or_copies(runs, monkeypatch):
     kept = [i for i in ids if i not in {"r000", "r050", "r998", "r999", "r011", "r099", "r101"}]
     assert [before["record_id"][int(r)].as_py() for r in old_rows if r >= 0] == kept
     assert [after["record_id"][k].as_py() for k in np.flatnonzero(old_rows >= 0).tolist()] == kept
+
+
+@pytest.mark.parametrize("full", [True, False])
+def test_a_release_made_before_months_is_read_and_the_next_one_is_split(folder, tmp_path, full):
+    """A site whose newest release has one file per dataset (as releases were made before they
+    were split by month): the next build compares with its records, lists only what changed,
+    and writes its own release by month; the old release is left as it was."""
+    base = [row("penalties", decision_doc_no=f"{i}号", decision_date=f"2026-0{i}-01") for i in range(1, 5)]
+    path = folder.write("penalties", "a.csv", base)
+    out = tmp_path / "site"
+    build(folder.root, out, AS_OF)
+    old = release(out, "2026-11-23.1")
+    for name in ("licensing", "penalties", "redlist", "blacklist"):  # back to one file per dataset
+        table = read_release_records(old, name)
+        for fmt, write in WRITERS.items():
+            (old / f"{name}.{fmt}").write_bytes(write(table))
+        shutil.rmtree(old / name)
+    shutil.rmtree(old / "schemas")
+    (old / "SHA256SUMS").write_text("".join(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n"
+                                            for p in sorted(old.iterdir()) if p.name != "SHA256SUMS"), encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in old.iterdir()}
+    changed = [dict(r) for r in base]
+    changed[1]["penalty_content"] = "罚款3000元"
+    path.unlink()
+    folder.write("penalties", "a.csv", changed)
+    build(folder.root, out, LATER, full=full)
+    penalties = changes_of(out, "2026-11-24.1", "penalties")
+    assert (len(penalties["added"]), len(penalties["modified"]), len(penalties["removed"])) == (0, 1, 0)
+    assert [p.name for p in month_files(release(out, "2026-11-24.1"), "penalties", "csv")] == [
+        "2026-01.csv", "2026-02.csv", "2026-03.csv", "2026-04.csv"]
+    assert {p.name: p.read_bytes() for p in old.iterdir()} == before
+    assert validate(str(release(out, "2026-11-24.1") / "datapackage.json")).valid

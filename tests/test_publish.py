@@ -346,3 +346,26 @@ def test_search_shards_named_by_their_bytes_are_immutable_and_go_first():
     for path in ("searchindex/d/b0.json", "searchindex/c/12.json", "searchindex/n/12-3.json", "searchindex/meta.json"):
         assert publishing.cache_control(path) == SHORT, path
         assert publishing.phase(shard) < publishing.phase(path), path
+
+
+def test_a_search_shard_that_left_the_site_is_kept_until_the_next_run(s3, site, uploads):
+    """A search page loaded before a deploy holds a boundary block (cached five minutes) that
+    names shards by their bytes; a shard a deploy removed stays one run longer, then goes."""
+    old, new = "searchindex/d/00000000000000aa.json", "searchindex/d/00000000000000bb.json"
+    write(site, old, "<old shard>")
+    assert publish(site).exit_code == 0
+    (site / old).unlink()
+    write(site, new, "<new shard>")
+    result = publish(site)
+    assert (result.exit_code, result.output) == (
+        0, "已发布到 s3://gongshi-site：上传 1 个（新增 1，更新 0），删除 0 个，未变 30 个，"
+           "1 个已移除的搜索索引分片暂留到下次发布。\n")
+    assert {old, new} <= keys(s3)
+    manifest = json.loads(gzip.decompress(body(s3, ".gongshi/manifest.json.gz")))
+    assert manifest["leaving"] == [old] and old in manifest["files"]
+    result = publish(site)  # the next run: it goes
+    assert (result.exit_code, result.output) == (0, "已发布到 s3://gongshi-site：上传 0 个（新增 0，更新 0），删除 1 个，未变 31 个。\n")
+    assert old not in keys(s3) and new in keys(s3)
+    assert "leaving" not in json.loads(gzip.decompress(body(s3, ".gongshi/manifest.json.gz")))
+    (site / "subjects/91450100MA5K000029/index.html").unlink()  # other files go at once
+    assert publish(site).output == "已发布到 s3://gongshi-site：上传 0 个（新增 0，更新 0），删除 1 个，未变 30 个。\n"
