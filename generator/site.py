@@ -59,6 +59,7 @@ from .outputs.opendata import (
     Shards,
     build_open_data,
     catalog,
+    keep_records,
     link_or_copy,
     month_files,
     newest_release_tables,
@@ -176,7 +177,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
                                     records_cache=history_cache(out), newest=newest_release)
         index, listings = pages_plan.result()  # before any process is forked beside
         write_catalog(data, open_data, site)
-        release_scan = beside.start(scan_new_release, data, open_data, known)
+        release_scan = beside.start(finish_release, data, open_data, known, history_cache(out), published)
         if before is not None:
             take_known_digests(disclosures, open_data, record_digests(out))
         phases.done("open data")
@@ -550,6 +551,15 @@ class _MkdocsMessages(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(f"{record.levelname}: {record.getMessage()}")
+
+
+def finish_release(data: Path, open_data: OpenData, known: KnownNumbers, records_cache: Path,
+                   published: dict[str, pa.Table]) -> list[Finding]:
+    """Beside the build, once the release is written: keep its records for the next build
+    (:func:`keep_records`) and scan it (:func:`scan_new_release`)."""
+    if open_data.made_release:
+        keep_records(records_cache, open_data.releases[-1], published)
+    return scan_new_release(data, open_data, known)
 
 
 def scan_new_release(data: Path, open_data: OpenData, known: KnownNumbers) -> list[Finding]:
