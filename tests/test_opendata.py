@@ -477,3 +477,23 @@ def test_a_release_made_before_months_is_read_and_the_next_one_is_split(folder, 
         "2026-01.csv", "2026-02.csv", "2026-03.csv", "2026-04.csv"]
     assert {p.name: p.read_bytes() for p in old.iterdir()} == before
     assert validate(str(release(out, "2026-11-24.1") / "datapackage.json")).valid
+
+
+def test_the_downloads_page_lists_each_datasets_months_newest_first(two_releases):
+    from bs4 import BeautifulSoup
+
+    out, _ = two_releases
+    page = BeautifulSoup((out / "data" / "downloads" / "index.html").read_text(encoding="utf-8"), "html.parser")
+    latest = out / "data" / "latest"
+    heading = page.find("h3", id="penalties")
+    rows = heading.find_next("details").select("tbody tr")
+    assert [r.find("td").get_text() for r in rows] == ["2026-11", "2026-06"]
+    for r in rows:
+        links = r.select("a")
+        month = r.find("td").get_text()
+        assert [a["href"] for a in links] == [f"../latest/penalties/{month}.{fmt}" for fmt in ("csv", "jsonl", "parquet")]
+        for a, code in zip(links, r.select("code"), strict=True):
+            file = (out / "data" / "downloads" / a["href"]).resolve()
+            assert code.get_text() == hashlib.sha256(file.read_bytes()).hexdigest()[:16] + "…"
+    assert page.find("h3", id="redlist").find_next_sibling("p").get_text() == "当前没有公示的记录。"
+    assert not (latest / "redlist").exists() or not any((latest / "redlist").iterdir())
