@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
@@ -19,7 +20,7 @@ from generator.schema import datasets
 from generator.site import ROOT, build
 from generator.subjects import page_ids, record_id
 
-from .conftest import AS_OF, PERSON, row
+from .conftest import AS_OF, PERSON, Folder, row
 
 DEMO_AS_OF = AS_OF
 SHOWN = {"displayed", "in_force", "licence_history", "listed"}
@@ -307,3 +308,75 @@ def test_listing_order_equals_the_three_key_sort():
     assert [words[int(i)].as_py() for i in np.argsort(ranks, kind="stable")] == \
         [words[int(i)].as_py() for i in pc.sort_indices(words).to_numpy()]
     assert ranks[0] == ranks[5] and ranks[2] == ranks[8]
+
+
+@pytest.fixture
+def small_pages(monkeypatch):
+    """Month pages of a few records each, so that the demo's months have many."""
+    from generator.outputs import listings
+
+    monkeypatch.setattr(listings, "PAGE_MIN", 3)
+    monkeypatch.setattr(listings, "PAGE_CUT", 2)
+    monkeypatch.setattr(listings, "PAGE_MAX", 8)
+
+
+def month_pages(first: Path) -> list[Path]:
+    """A month's pages in order, following the pager's 较早 links from its first page."""
+    pages = [first / "index.html"]
+    while (older := soup(pages[-1]).select_one("nav.gs-pages a[rel=next]")) is not None:
+        pages.append((pages[-1].parent / older["href"] / "index.html").resolve())
+    return pages
+
+
+def test_a_months_pages_are_cut_by_record_and_named_by_their_first(small_pages, tmp_path):
+    """A month's later pages begin at a record whose id's hash says so (at least PAGE_MIN
+    records after the page before, at most PAGE_MAX), are named by it, link the newer and older
+    page and the month's first, and say nothing of the month's totals."""
+    out = tmp_path / "site"
+    build(ROOT / "datasets", out, DEMO_AS_OF)
+    month = out / "datasets" / "penalties" / "2025-12"
+    pages = month_pages(month)
+    assert len(pages) > 2
+    first = soup(pages[0])
+    total = int(re.search(r"共 (\d+) 条", first.select_one("table.gs-table caption").get_text()).group(1))
+    rows = []
+    for number, path in enumerate(pages):
+        page = soup(path)
+        ids = [a["href"].split("#r-")[1] for a in page.select("td[data-label=主体] a")]
+        dates = [r.select_one("td").get_text() for r in page.select("table.gs-table tbody tr")]
+        rows += dates
+        assert len(dates) <= 8
+        if number:
+            assert path.parent.parent == month and path.parent.name == f"p-{ids[0]}"
+            assert page.select_one("table.gs-table caption").get_text() == \
+                f"行政处罚：2025 年 12 月：{dates[0]} 及以前的 {len(dates)} 条，按日期从新到旧"
+            assert page.select_one("ul.gs-counts") is None
+            newer = page.select_one("nav.gs-pages a[rel=prev]")["href"]
+            assert (path.parent / newer / "index.html").resolve() == pages[number - 1]
+            latest = [a for a in page.select("nav.gs-pages a") if a.get_text() == "« 本月最新"]
+            assert bool(latest) == (number > 1)
+    assert rows == sorted(rows, reverse=True) and len(rows) == total
+
+
+def test_a_new_record_rewrites_the_page_it_lands_on_not_the_pages_after(small_pages, tmp_path):
+    """A record decided late in a month lands on the month's first page: the month's later
+    pages stay as they were, byte for byte, and the incremental build equals a full one."""
+    datasets = tmp_path / "datasets"
+    shutil.copytree(ROOT / "datasets", datasets)
+    out = tmp_path / "site"
+    build(datasets, out, DEMO_AS_OF)
+    month = out / "datasets" / "penalties" / "2025-12"
+    before = {p.relative_to(month).as_posix(): p.read_bytes() for p in month.rglob("index.html")}
+    Folder(datasets).write("penalties", "late.csv", [row("penalties", decision_doc_no="南市监罚〔2025〕999号",
+                                                         decision_date="2025-12-31")])
+    result = build(datasets, out, DEMO_AS_OF)
+    assert result.work.incremental
+    after = {p.relative_to(month).as_posix(): p.read_bytes() for p in month.rglob("index.html")}
+    changed = sorted(path for path in after if before.get(path) != after[path])
+    assert "index.html" in changed and len(changed) <= 3  # the first page, and where a cut moved
+    assert len(after) > 4 and sum(before.get(path) == data for path, data in after.items()) >= len(after) - 3
+    full = tmp_path / "full"
+    build(datasets, full, DEMO_AS_OF, previous=out, full=True)
+    for path in ("datasets/penalties/2025-12", "months/2025-12", "datasets/penalties"):
+        assert {p.relative_to(out).as_posix(): p.read_bytes() for p in (out / path).rglob("*.html")} == \
+            {p.relative_to(full).as_posix(): p.read_bytes() for p in (full / path).rglob("*.html")}

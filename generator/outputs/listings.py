@@ -2,9 +2,14 @@
 index pages of authorities, regions and months.
 
 A dataset, authority or region has a landing page with its counts, its newest 50 records and its
-months; each month of it has its own pages, 50 records to a page. Months keep pages stable: a new
-record, a correction or a display period that ends changes the landing page and the pages of one
-month, not every page after it, so an incremental build rewrites a few pages, not thousands.
+months; each month of it has its own pages. Pages are cut by content, as the search index's
+shards are: a page after the month's first begins at a record whose id's hash says so (at least
+PAGE_MIN records after the page before began, at most PAGE_MAX), is named by that record, and
+says nothing of the month's totals; its pager links the newer and older page and the month's
+first. A new record, a correction or a display period that ends then changes the page it is on
+(and the month's first page, which has the counts), not every page after it: records arrive at
+a month's newest end and leave from its oldest, so pages numbered from either end would all
+shift.
 
 Every listing is a slice of one table sorted once per kind (key, then newest first), so building
 all of them is a few sorts plus writing pages; pages are written on every core. The table rows of
@@ -12,15 +17,17 @@ hundreds of pages are made at once from Arrow columns, with the row macros of
 ``templates/pages/listing_rows.html`` rendered once into stencils; the template renders the rest
 of each page.
 
-    datasets/<dataset>/            datasets/<dataset>/<YYYY-MM>/[<n>/]
-    authorities/<key>/             authorities/<key>/<YYYY-MM>/[<n>/]       authorities/
-    regions/<code>/                regions/<code>/<YYYY-MM>/[<n>/]          regions/
-    months/<YYYY-MM>/[<n>/]                                                 months/
+    datasets/<dataset>/            datasets/<dataset>/<YYYY-MM>/[p-<record id>/]
+    authorities/<key>/             authorities/<key>/<YYYY-MM>/[p-<record id>/]       authorities/
+    regions/<code>/                regions/<code>/<YYYY-MM>/[p-<record id>/]          regions/
+    months/<YYYY-MM>/[p-<record id>/]                                                 months/
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -29,14 +36,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from markupsafe import Markup
 
-from ..incremental import text_digests
-from ..normalize import string_ranks
+from ..incremental import array_digests, text_digests
+from ..normalize import hex_id_keys, string_ranks
 from ..schema import datasets
 from ..threads import side_by_side
 from .disclosures import Disclosures
 from .render import OPEN, Stencil, Writer, escape_html, run_parallel, shared, string_offsets
 
-PER_PAGE = 50
+PER_PAGE = 50  # the newest records on a landing page
+# a month's pages: a page begins at a record whose id's hash is a multiple of PAGE_CUT, at least
+# PAGE_MIN records after the page before began; after PAGE_MAX records without one, there (rare)
+PAGE_MIN, PAGE_CUT, PAGE_MAX = 25, 32, 200
 CHUNK = 500  # pages per worker task
 # at most this many pages are written in this process (see render.map_parallel): listings come
 # last, when the search index is done and the other core is free, so two workers pay sooner
@@ -66,6 +76,8 @@ class Group:
     month: str = ""  # a month of a dataset, authority or region
     parent: Group | None = None
     months: list[Group] = field(default_factory=list)  # a landing page's months, newest first
+    starts: list[int] = field(default_factory=list)  # a month's pages: the rows they begin at
+    names: list[str] = field(default_factory=list)  # and their folders below the month's ("" the first)
 
     @property
     def landing(self) -> bool:
@@ -73,7 +85,7 @@ class Group:
 
     @property
     def pages(self) -> int:
-        return 1 if self.landing else max(1, -(-(self.end - self.start) // PER_PAGE))
+        return 1 if self.landing else len(self.starts)
 
     @property
     def path(self) -> str:
@@ -105,8 +117,9 @@ class ListingPlan:
 
     def rows(self, group: Group, page: int) -> tuple[int, int]:
         """The rows of the kind's order a page shows."""
-        lo = group.start + (page - 1) * PER_PAGE
-        return lo, min(lo + PER_PAGE, group.end)
+        if group.landing:
+            return group.start, min(group.start + PER_PAGE, group.end)
+        return group.starts[page - 1], group.starts[page] if page < len(group.starts) else group.end
 
     def digests(self, records: np.ndarray) -> np.ndarray:
         """A digest per page of the rows it shows and what its header, months and pager say.
@@ -123,21 +136,18 @@ class ListingPlan:
             # pages may overlap (a landing page repeats its newest month's first rows): prefix sums
             sums = np.vstack([np.zeros((1, 2), np.uint64), np.cumsum(ordered, axis=0, dtype=np.uint64)])
             out[picked] = sums[bounds[:, 1]] - sums[bounds[:, 0]]
-        metas: dict[int, tuple[str, str]] = {}  # a group's pages share all of it but the page number
-        texts = []
-        for _, group, page in self.tasks:
-            meta = metas.get(id(group))
-            if meta is None:
-                meta = metas[id(group)] = _meta(group)
-            texts.append(f"{meta[0]}{page}{meta[1]}")
-        return out + text_digests(texts)
+        return out + text_digests(_meta(group, page) for _, group, page in self.tasks)
 
 
-def _meta(group: Group) -> tuple[str, str]:
-    """What a page of ``group`` says besides its rows, before and after its page number."""
+def _meta(group: Group, page: int) -> str:
+    """What a page says besides its rows: a landing page or a month's first page its counts and
+    months, a later page only where it is and its neighbours (see the module's docstring)."""
+    where = f"{group.kind}|{group.key}|{group.name}|{group.month}|{page_path(group, page)}|"
+    pager = f"{page_path(group, page - 1) if page > 1 else ''}|{page_path(group, page + 1) if page < group.pages else ''}|"
+    if page > 1:
+        return where + pager
     months = [(m.month, m.total) for m in group.months]
-    return (f"{group.kind}|{group.key}|{group.name}|{group.month}|",
-            f"|{group.pages}|{group.total}|{sorted(group.counts.items())}|{months}")
+    return where + pager + f"{group.total}|{sorted(group.counts.items())}|{months}"
 
 
 def plan_listings(disclosures: Disclosures, region_name: Callable[[str], str]) -> ListingPlan:
@@ -163,6 +173,9 @@ def plan_listings(disclosures: Disclosures, region_name: Callable[[str], str]) -
     done = dict(zip(KINDS, side_by_side(grouped, KINDS), strict=True))  # the kinds side by side
     orders = {kind: order for kind, (order, _) in done.items()}
     groups = {kind: kind_groups for kind, (_, kind_groups) in done.items()}
+    cuts = _cuts(listing["record_id"])
+    for kind in KINDS:
+        _cut_pages(kind, listing, orders[kind], groups[kind], cuts)
     tasks = []
     for kind in KINDS:
         for g in groups[kind]:
@@ -181,12 +194,69 @@ def write_listings(plan: ListingPlan, writer: Writer, env, only: np.ndarray | No
     index = env.get_template("pages/index.html")
     for kind in ("authority", "region", "month"):
         _write_index(kind, plan.groups[kind], writer, index, titles)
-    lastmod = [(page_path(group, page), group.lastmod) for _, group, page in plan.tasks]
-    return ListingsResult(plan.groups, pages, lastmod)
+    return ListingsResult(plan.groups, pages, page_dates(plan))
+
+
+def page_dates(plan: ListingPlan) -> list[tuple[str, str]]:
+    """(page path, its newest record's date) of every listing page, for the sitemaps."""
+    if not plan.tasks:
+        return []
+    firsts = [int(plan.orders[kind][plan.rows(group, page)[0]]) for kind, group, page in plan.tasks]
+    dates = plan.listing["date"].take(pa.array(firsts, pa.int64())).to_pylist()
+    return [(page_path(group, page), date or "") for (_, group, page), date in zip(plan.tasks, dates, strict=True)]
 
 
 def page_path(group: Group, page: int) -> str:
-    return group.path + (f"{page}/" if page > 1 else "")
+    return group.path + (group.names[page - 1] if page > 1 else "")
+
+
+def _cuts(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Per record of the listing, whether a month's page may begin at it: its id's hash is a
+    multiple of PAGE_CUT. Record ids are themselves hashes (read as numbers when they are hex);
+    others are hashed."""
+    keys = hex_id_keys(ids)
+    if keys is not None:
+        mixed = (keys[0] ^ keys[1]) * np.uint64(0x9E3779B97F4A7C15)
+    else:
+        mixed = array_digests(ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids)[:, 0]
+    return (mixed >> np.uint64(40)) % np.uint64(PAGE_CUT) == 0
+
+
+def _cut_pages(kind: str, listing: pa.Table, order: np.ndarray, groups: list[Group], cuts: np.ndarray) -> None:
+    """The pages of every month of ``kind``: where each begins (:data:`PAGE_MIN`,
+    :data:`PAGE_CUT`, :data:`PAGE_MAX`) and its folder, ``p-<its first record's id>/``."""
+    months = [m for g in groups for m in (g.months if kind != "month" else [g])]
+    if not months:
+        return
+    candidates = np.flatnonzero(cuts[order])
+    for m in months:
+        starts, last = [m.start], m.start
+        at = np.searchsorted(candidates, m.start + PAGE_MIN)
+        for c in candidates[at:np.searchsorted(candidates, m.end)].tolist():
+            if c - last < PAGE_MIN:
+                continue
+            while c - last > PAGE_MAX:
+                last += PAGE_MAX
+                starts.append(last)
+            starts.append(c)
+            last = c
+        while m.end - last > PAGE_MAX:
+            last += PAGE_MAX
+            starts.append(last)
+        m.starts = starts
+    later = [s for m in months for s in m.starts[1:]]
+    ids = iter(listing["record_id"].take(pa.array(order[later], pa.int64())).to_pylist()) if later else iter(())
+    for m in months:
+        m.names = ["", *(f"p-{_folder_name(next(ids))}/" for _ in m.starts[1:])]
+
+
+def _folder_name(record_id: str) -> str:
+    """A record id as a folder name: itself (hexadecimal digits), or its digest when it holds
+    anything else."""
+    return record_id if _PLAIN.fullmatch(record_id) else hashlib.blake2b(record_id.encode("utf-8"), digest_size=10).hexdigest()
+
+
+_PLAIN = re.compile(r"[0-9a-z]{1,64}")
 
 
 def month_name(month: str) -> str:
@@ -289,13 +359,19 @@ def _write_pages(span: tuple[int, int]) -> int:
         feed = {"dataset": f"feeds/datasets/{group.key}.atom", "authority": f"feeds/authorities/{group.key}.atom",
                 "region": f"feeds/regions/{group.key}.atom"}.get(kind, "")
         months = [(month_name(m.month), m.total, m.path) for m in group.months]
+        newer = page_path(group, page - 1) if page > 1 else ""
+        older = page_path(group, page + 1) if page < group.pages else ""
         shown = hi - lo
         page_rows = Markup(str(html[offsets[first]:offsets[first + shown]], "utf-8"))
         first += shown
-        body = w["template"].render(root=root, title=title, intro=_intro(group), crumbs=crumbs, counts=counts, feed=feed,
-                                    rows=page_rows, shown=shown, total=group.total, page=page, pages=group.pages,
-                                    base=group.path, landing=group.landing, months=months)
-        writer.page(path, title + (f"（第 {page} 页）" if page > 1 else ""), body)
+        first_date = plan.listing["date"][int(plan.orders[kind][lo])].as_py() if page > 1 else ""
+        if page > 1:  # a later page of a month: nothing of the month's totals (see the module's docstring)
+            counts = []
+        body = w["template"].render(root=root, title=title, intro=_intro(group) if page == 1 else "", crumbs=crumbs, counts=counts,
+                                    feed=feed, rows=page_rows, shown=shown, total=group.total, page=page,
+                                    landing=group.landing, months=months, newer=newer, older=older,
+                                    first=group.path if page > 2 else "", since=first_date)
+        writer.page(path, title + (f"（{first_date} 及以前）" if page > 1 else ""), body)
     return span[1] - span[0]
 
 
