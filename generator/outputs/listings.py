@@ -41,6 +41,7 @@ from ..normalize import hex_id_keys, string_ranks
 from ..schema import datasets
 from ..threads import side_by_side
 from .disclosures import Disclosures
+from .opendata import UNDATED, month_name
 from .render import OPEN, Stencil, Writer, escape_html, run_parallel, shared, string_offsets
 
 PER_PAGE = 50  # the newest records on a landing page
@@ -58,7 +59,6 @@ KINDS = {
     "region": ("region", "regions", "登记地", "登记地"),
     "month": ("month", "months", "按月浏览", "月份"),
 }
-UNDATED = "undated"  # the month of records without a date
 
 
 @dataclass
@@ -257,10 +257,6 @@ def _folder_name(record_id: str) -> str:
 
 
 _PLAIN = re.compile(r"[0-9a-z]{1,64}")
-
-
-def month_name(month: str) -> str:
-    return "日期不详" if month == UNDATED else f"{month[:4]} 年 {int(month[5:7])} 月"
 
 
 def _groups(kind: str, listing: pa.Table, order: np.ndarray, key_ranks: np.ndarray, month_ranks: np.ndarray,

@@ -256,13 +256,19 @@ JSON_CHUNK_ROWS = 100_000
 # Shards: a dataset's records in one file per month of their decision (or listing) date
 
 
-UNDATED = "undated"  # the shard of a record whose date is not a date (validation lets none through)
+UNDATED = "undated"  # the month (shard, listing) of a record whose date is not a date (validation lets none through)
 # + the SHA-256 of a dataset's records in a release (records_key) + ".ipc": those records (see
 # KeptRecords); not ".arrow", which names the change history's entries in the same folder
 # (feeds.read_history)
 RECORDS = "records-"
 LEGACY_CACHE = ("row-ends-",)  # entries earlier code kept in the same folder
 _SHA256 = re.compile(r"[0-9a-f]{64}")  # what a release says of a file; nothing else names an entry
+
+
+def month_name(month: str) -> str:
+    """A month as people read it (``2026-11`` → 2026 年 11 月), for the release's resources and the
+    listings."""
+    return "日期不详" if month == UNDATED else f"{month[:4]} 年 {int(month[5:7])} 月"
 
 
 def record_months(dataset: Dataset, table: pa.Table) -> pa.Array:
@@ -770,8 +776,7 @@ def _file_entry(path: str, data: bytes) -> dict:
 
 
 def _resource(dataset: Dataset, month: str, fmt: str, file: dict) -> dict:
-    when = "日期不详" if month == UNDATED else f"{month[:4]} 年 {int(month[5:])} 月"
-    resource = {"name": f"{dataset.name}-{month}-{fmt}", "title": f"{dataset.title}，{when}（{fmt.upper()}）",
+    resource = {"name": f"{dataset.name}-{month}-{fmt}", "title": f"{dataset.title}，{month_name(month)}（{fmt.upper()}）",
                 "path": file["path"], "format": fmt, "mediatype": MEDIATYPES[fmt]}
     if fmt == "parquet":
         # frictionless cannot count a Parquet file's bytes, so it could never verify them: the
