@@ -186,16 +186,18 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
                            record_digests=disclosures.digests_of, history_cache=history_cache(out))
         phases.done("feeds (plan)")
         gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, feeds, site)
-        hand_written = beside.start(render_site, config, docs, staged, as_of)
+        rendered = work / "rendered"  # mkdocs empties the folder it renders into: its own, moved in when done
+        hand_written = beside.start(render_site, config, docs, rendered, as_of)
         units, feed_families = plan_units(disclosures, feeds, index, listings)
         todo = Work(before is not None, {kind: u.changed(before.units.get(kind)) if before else None for kind, u in units.items()})
         phases.done("what changed")
-        hand_written.wait()
-        phases.done("hand-written pages (mkdocs, beside the above)")
         write_feeds(feeds, staged, feed_masks(todo, feed_families) if todo.incremental else None)
         answer_theme_sitemap_probes(staged)
         del feeds  # written: its memory goes before the pages are written
         phases.done("feeds (write)")
+        hand_written.wait()
+        move_into(rendered, staged)  # the pages are written inside its shell: first
+        phases.done("hand-written pages (mkdocs, beside the above)")
         pages = write_generated_pages(project, staged, disclosures, index, listings, site, todo, phases)
         write_stamp(staged, as_of, open_data.releases[-1].version)
         write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
@@ -314,6 +316,22 @@ def deletions(before: State, after: State) -> list[str]:
     gone = [path for kind, units in after.units.items() for key in units.gone(before.units.get(kind))
             for path in UNIT_FILES[kind](key)]
     return gone + sorted(set(before.regenerated) - set(after.regenerated))
+
+
+def move_into(source: Path, target: Path) -> None:
+    """Move every file under ``source`` to the same place under ``target``, folders merged. The
+    two hold different files: one both hold is a fault of the build, raised, not overwritten."""
+    target.mkdir(parents=True, exist_ok=True)
+    with os.scandir(source) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            destination = target / entry.name
+            if entry.is_dir(follow_symlinks=False) and destination.is_dir():
+                move_into(Path(entry.path), destination)
+            elif destination.exists():
+                raise BuildError(f"生成的网站中 {destination} 既由 mkdocs 生成又由生成器生成；请改名其中之一。")
+            else:
+                os.rename(entry.path, destination)
+    source.rmdir()
 
 
 def _linked(folder: str, names: list[str]) -> list[str]:

@@ -143,6 +143,9 @@ def test_vectorised_helpers_agree_with_the_scalar_ones():
     assert strings == [normalise(t) for t in texts]
     assert search._fnv1a32_many(pa.array(texts, pa.large_string())).tolist() == [fnv1a32(t) for t in texts]
     assert search._json_strings(pa.array(texts)).to_pylist() == [json.dumps(t, ensure_ascii=False) for t in texts]
+    for column in (["甲", 'a"b'], ["甲", "a\\b"], ["甲", "a\x01b"], ["甲", "乙"], ["", ""], []):  # each byte class alone
+        assert search._json_strings(pa.array(column, pa.string())).to_pylist() == [json.dumps(t, ensure_ascii=False)
+                                                                                      for t in column]
 
 
 def test_small_index_content(tmp_path):

@@ -9,7 +9,7 @@ from bs4 import BeautifulSoup
 
 from generator.errors import BuildError
 from generator.schema import datasets
-from generator.site import ROOT, build
+from generator.site import ROOT, build, move_into
 
 from .conftest import AS_OF, row
 
@@ -102,3 +102,24 @@ def test_quality_page_counts_publication_decisions(built):
     # the one valid penalty: decided 2024-03-05, 一般 under Order No. 58, shown until 2027-03-04
     assert cells == [["行政处罚", "在公示期内", "公示", "1"]]
 
+
+
+def test_the_rendered_pages_are_moved_in_beside_what_the_build_wrote(tmp_path):
+    """mkdocs renders into a folder of its own (it empties the folder it renders into) while the
+    feeds are written; its files then join the site, folders merged, and a file both made is a
+    fault, not overwritten."""
+    rendered, site = tmp_path / "rendered", tmp_path / "site"
+    (rendered / "feeds").mkdir(parents=True)
+    (rendered / "index.html").write_text("home", encoding="utf-8")
+    (rendered / "feeds" / "index.html").write_text("feeds page", encoding="utf-8")
+    (site / "feeds").mkdir(parents=True)
+    (site / "feeds" / "all.atom").write_text("feed", encoding="utf-8")
+    move_into(rendered, site)
+    assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()) == [
+        "feeds/all.atom", "feeds/index.html", "index.html"]
+    assert not rendered.exists()
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "index.html").write_text("other", encoding="utf-8")
+    with pytest.raises(BuildError, match="既由 mkdocs 生成又由生成器生成"):
+        move_into(tmp_path / "again", site)
+    assert (site / "index.html").read_text(encoding="utf-8") == "home"

@@ -368,6 +368,8 @@ def _clean_subjects(subjects: pa.Table) -> pa.Table:
 
 def _text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if column.type == pa.large_string() and not column.null_count:  # as search_tables makes them: nothing to do
+        return column
     return pc.fill_null(pc.cast(column, pa.large_string()), "")
 
 
@@ -730,20 +732,24 @@ def _strings(cps: np.ndarray, lengths: np.ndarray) -> pa.Array:
     return pa.LargeStringArray.from_buffers(len(lengths), pa.py_buffer(offsets.tobytes()), pa.py_buffer(data))
 
 
-_QUOTING = np.isin(np.arange(256), [ord('"'), ord("\\")])  # bytes JSON escapes in text...
-_CONTROL = np.arange(256) < 0x20  # ... and the control characters
+_QUOTING = (ord('"'), ord("\\"))  # bytes JSON escapes in text...
+_CONTROL = 0x20  # ... and the control characters, the bytes below this
 
 
-def _has_bytes(strings: pa.Array, table: np.ndarray) -> bool:
-    """Whether any string's UTF-8 holds a byte marked in ``table`` (a scan of the data buffer: far
-    cheaper than a string kernel when the answer is no)."""
+def _has_bytes(strings: pa.Array, quoting: bool = False, control: bool = False) -> bool:
+    """Whether any string's UTF-8 holds a byte JSON must escape (``quoting``: a quote or a
+    backslash; ``control``: a control character). A comparison over the data buffer: far cheaper
+    than a string kernel when the answer is no (as it is for nearly every column)."""
     offsets, data = _buffers(_array(strings))
-    return bool(len(data) and table[np.frombuffer(data, dtype=np.uint8)[:int(offsets[-1])]].any())
+    if not len(data):
+        return False
+    octets = np.frombuffer(data, dtype=np.uint8)[:int(offsets[-1])]
+    return bool((quoting and any((octets == b).any() for b in _QUOTING)) or (control and (octets < _CONTROL).any()))
 
 
 def _escape(strings: pa.Array) -> pa.Array:
     """JSON string escaping of text without control characters."""
-    if not _has_bytes(strings, _QUOTING):
+    if not _has_bytes(strings, quoting=True):
         return strings
     return pc.replace_substring(pc.replace_substring(strings, "\\", "\\\\"), '"', '\\"')
 
@@ -752,7 +758,7 @@ def _json_strings(strings: pa.Array | pa.ChunkedArray) -> pa.Array:
     """Each string as a JSON string literal, as ``json.dumps(s, ensure_ascii=False)`` writes it."""
     strings = _text(strings)
     quoted = pc.binary_join_element_wise(_s('"'), _escape(strings), _s('"'), _s(""))
-    if not _has_bytes(strings, _CONTROL):
+    if not _has_bytes(strings, control=True):
         return quoted
     control = pc.match_substring_regex(strings, "[\\x00-\\x1f]").to_numpy(zero_copy_only=False)
     values = quoted.to_numpy(zero_copy_only=False).astype(object)
