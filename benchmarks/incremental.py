@@ -18,8 +18,8 @@ Reuses (or generates) the data of benchmarks/validate.py, then, each step as a w
 4. a rebuild after ADDED more records decided at any time in the four years before (late
    submissions: they land in every month's listings, the most pages an addition can touch);
 5. a full build of the same input into another folder, and a byte-for-byte comparison.
-Prints wall time, peak RSS, CPU time (user and system, the build and every process it started)
-and the seconds of each step for every run. With ``--cold 1`` the
+Prints wall time, peak RSS, CPU time (user and system, the build and every process it started),
+the seconds of each step and the CPU of each step that ran beside the build for every run. With ``--cold 1`` the
 page cache is emptied (``sync``, then ``/proc/sys/vm/drop_caches``; needs root) before each
 rebuild, as on a machine that has just restored the site: every file the rebuild reads comes
 from the disk.
@@ -47,6 +47,7 @@ RUNNER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
           "print(time.perf_counter() - t, u.ru_maxrss, r.returncode, u.ru_utime, u.ru_stime)")
 
 STEP = re.compile(r"(?P<seconds>[\d.]+) s, CPU (?P<cpu>[\d.]+) s \(peak RSS so far ")  # a --timings line after "name: "
+BESIDE = re.compile(r"beside the build, (?P<name>.+): CPU [\d.]+ s \(user (?P<user>[\d.]+), system (?P<system>[\d.]+)\)$")
 
 
 def drop_page_cache() -> None:
@@ -69,6 +70,7 @@ class Run:
     system: float
     summary: str
     steps: dict[str, tuple[float, float]]  # step: (seconds, CPU seconds of the build process)
+    beside: dict[str, tuple[float, float]]  # step run beside the build in a process of its own: (user, system)
 
 
 def timed_build(datasets: Path, out: Path, *extra: str, cold: bool = False) -> Run:
@@ -85,16 +87,18 @@ def timed_build(datasets: Path, out: Path, *extra: str, cold: bool = False) -> R
     wall, peak, status, user, system = done.stdout.split()
     if status != "0":
         raise SystemExit(f"gongshi build failed with exit status {status}:\n{done.stderr}")
-    steps = {}
+    steps, beside = {}, {}
     summary = ""
     for line in done.stderr.splitlines():
         if "(peak RSS so far " in line:
             name, rest = line.rsplit(": ", 1)
             step = STEP.match(rest)
             steps[name] = (float(step["seconds"]), float(step["cpu"]))
+        elif found := BESIDE.match(line):
+            beside[found["name"]] = (float(found["user"]), float(found["system"]))
         elif line.startswith("已生成网站"):
             summary = line
-    return Run(float(wall), int(peak) * 1024, float(user), float(system), summary, steps)
+    return Run(float(wall), int(peak) * 1024, float(user), float(system), summary, steps, beside)
 
 
 def linked_datasets(data: Path, target: Path) -> None:
@@ -126,6 +130,9 @@ def report(label: str, run: Run) -> None:
     print(f"  CPU {run.user + run.system:.1f} s (user {run.user:.1f}, system {run.system:.1f}): "
           f"at least {(run.user + run.system) / cores:.1f} s wall on {cores} cores")
     print("  " + ", ".join(f"{name} {seconds:.1f} (CPU {cpu:.1f})" for name, (seconds, cpu) in run.steps.items()))
+    if run.beside:
+        print("  beside the build (CPU of each step's own process): " + ", ".join(
+            f"{name} {user + system:.1f} (user {user:.1f}, system {system:.1f})" for name, (user, system) in run.beside.items()))
 
 
 def same_tree(a: Path, b: Path) -> tuple[int, list[str]]:

@@ -159,7 +159,8 @@ def synth(records: int, seed: int, out: Path, as_of: str | None, rows_per_file: 
 @click.option("--as-of", "as_of", metavar="DATE", help=AS_OF_HELP)
 @click.option("--previous", type=click.Path(path_type=Path, file_okay=False),
               help="Folder holding the last published site, whose data/releases/ continue (default: OUT).")
-@click.option("--timings", is_flag=True, help="Also print the seconds and the build process's CPU seconds each step took (to stderr).")
+@click.option("--timings", is_flag=True, help="Also print the seconds and the build process's CPU seconds each step took, and the CPU "
+                   "of each step that ran beside it in a process of its own (to stderr).")
 @click.option("--full", is_flag=True, help="Re-render everything, even when OUT holds a site built by the same code.")
 def build(datasets_dir: Path, out: Path, as_of: str | None, previous: Path | None, timings: bool, full: bool) -> None:
     """Validate the datasets and build the site into OUT. When OUT holds a site built by the same
@@ -171,6 +172,8 @@ def build(datasets_dir: Path, out: Path, as_of: str | None, previous: Path | Non
         for step, seconds in result.phases.seconds.items():
             click.echo(f"{step}: {seconds:.2f} s, CPU {result.phases.cpu[step]:.2f} s "
                        f"(peak RSS so far {result.phases.peak_mib[step]:,} MiB)", err=True)
+        for step, (user, system) in result.phases.beside.items():
+            click.echo(f"beside the build, {step}: CPU {user + system:.2f} s (user {user:.2f}, system {system:.2f})", err=True)
         click.echo(f"subject pages: {result.pages.subjects.subjects}, listing pages: {result.pages.listings.pages}", err=True)
 
 

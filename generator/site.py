@@ -67,7 +67,7 @@ from .outputs.opendata import (
     schema_org,
     shard_path,
 )
-from .outputs.render import Beside, Writer, environment
+from .outputs.render import Beside, Step, Writer, environment
 from .outputs.search import inputs_digest, search_tables, write_search_index
 from .outputs.shell import SHELL_PAGE, Shell, source_page
 from .outputs.sitemaps import write_sitemaps
@@ -198,6 +198,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         hand_written.wait()
         move_into(rendered, staged)  # the pages are written inside its shell: first
         phases.done("hand-written pages (mkdocs, beside the above)")
+        phases.beside_done("hand-written pages (mkdocs)", hand_written)
         pages = write_generated_pages(project, staged, disclosures, index, listings, site, todo, phases)
         write_stamp(staged, as_of, open_data.releases[-1].version)
         write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
@@ -212,6 +213,8 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         found += release_scan.wait() + found_in_search
         (work / SEARCH_INDEX).rename(staged / SEARCH_INDEX)
         phases.done("search index, release scan (beside the above)")
+        phases.beside_done("search index", search)
+        phases.beside_done("release scan, kept records", release_scan)
         refuse_private(found)
         after = State(shaping, units, site_files(staged, unit_folders(open_data)))
         after.save(staged)
@@ -350,13 +353,15 @@ def write_stamp(site: Path, as_of: date, version: str) -> None:
 
 class Phases:
     """Seconds spent in each step of the build, the CPU seconds the build process (all its
-    threads, not the processes it starts) spent in it, and the peak memory so far (``gongshi
-    build --timings``)."""
+    threads, not the processes it starts) spent in it, and the peak memory so far; and the user
+    and system CPU seconds of each step that ran beside the build in a process of its own
+    (``gongshi build --timings``)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
         self.peak_mib: dict[str, int] = {}
+        self.beside: dict[str, tuple[float, float]] = {}
         self._started = perf_counter()
         self._cpu_started = _cpu_seconds()
 
@@ -366,6 +371,11 @@ class Phases:
         self.cpu[name] = cpu - self._cpu_started
         self.peak_mib[name] = max(getrusage(RUSAGE_SELF).ru_maxrss, getrusage(RUSAGE_CHILDREN).ru_maxrss) // 1024
         self._started, self._cpu_started = now, cpu
+
+    def beside_done(self, name: str, step: Step) -> None:
+        """A step beside has ended: its process's CPU (none when it ran in the build process)."""
+        if step.cpu is not None:
+            self.beside[name] = step.cpu
 
 
 def _cpu_seconds() -> float:

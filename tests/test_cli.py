@@ -88,7 +88,8 @@ def test_arrow_allocates_with_malloc_unless_told_otherwise(folder, monkeypatch):
         pa.set_memory_pool(before)
 
 
-def test_build_timings_name_every_step_with_its_seconds_and_cpu(folder, tmp_path):
+def test_build_timings_name_every_step_with_its_seconds_and_cpu(folder, tmp_path, monkeypatch):
+    monkeypatch.setenv("GONGSHI_WORKERS", "2")  # the steps beside run in processes of their own, as on any 2 cores
     folder.write("penalties", "a.csv", [row("penalties")])
     result = CliRunner().invoke(main, ["build", "--datasets", str(folder.root), "--out", str(tmp_path / "site"),
                                        "--as-of", "2026-11-23", "--timings"])
@@ -97,10 +98,16 @@ def test_build_timings_name_every_step_with_its_seconds_and_cpu(folder, tmp_path
     step = re.compile(r"^(?P<name>.+): \d+\.\d\d s, CPU \d+\.\d\d s \(peak RSS so far [\d,]+ MiB\)$")
     names = [m["name"] for m in map(step.match, lines) if m]
     assert names == ["intake (read, validate)", "publication decisions", "records for the pages", "open data",
-                     "feeds (plan)", "what changed", "hand-written pages (mkdocs, beside the above)", "feeds (write)",
+                     "feeds (plan)", "what changed", "feeds (write)", "hand-written pages (mkdocs, beside the above)",
                      "subject pages", "listings", "sitemaps", "copy data", "privacy scan",
                      "search index, release scan (beside the above)", "put in place"]
-    assert lines[len(names):] == ["subject pages: 1, listing pages: 7"]
+    beside = re.compile(r"^beside the build, (?P<name>.+): CPU (?P<cpu>\d+\.\d\d) s "
+                        r"\(user (?P<user>\d+\.\d\d), system (?P<system>\d+\.\d\d)\)$")
+    found = [beside.match(line) for line in lines[len(names):-1]]
+    assert [m["name"] for m in found] == ["hand-written pages (mkdocs)", "search index", "release scan, kept records"]
+    assert all(abs(float(m["user"]) + float(m["system"]) - float(m["cpu"])) <= 0.011 for m in found)
+    assert float(found[0]["cpu"]) > 0  # mkdocs renders pages: its process did work, and it is counted
+    assert lines[-1] == "subject pages: 1, listing pages: 7"
 
 
 @pytest.mark.parametrize(("args", "status", "ends"), [

@@ -15,6 +15,7 @@ import contextlib
 import multiprocessing
 import os
 import re
+import resource
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -235,15 +236,17 @@ class Step:
     """A step started by :class:`Beside` (``process`` None: it has ended, or ran here)."""
 
     process: multiprocessing.Process | None
-    outcome: object  # the receiving end of a pipe: (True, result) or (False, what went wrong)
+    outcome: object  # the receiving end of a pipe: (True, result, CPU) or (False, what went wrong, CPU)
     name: str
     result: object = None
+    cpu: tuple[float, float] | None = None  # the process's user and system CPU seconds, once it has ended
+
 
     def wait(self) -> object:
         if self.process is None:
             return self.result
         try:
-            succeeded, sent = self.outcome.recv()
+            succeeded, sent, self.cpu = self.outcome.recv()
         except EOFError:  # ended without a word: killed, or out of memory
             self.process.join()
             succeeded, sent = False, ("", f"{self.name} ended with exit status {self.process.exitcode}", "")
@@ -279,11 +282,18 @@ def _run_step(send, parent: int, task: Callable[..., object], args: tuple) -> No
     except BaseException as exc:  # everything goes back to the build, which raises it
         import traceback
 
-        send.send((False, (type(exc).__name__, str(exc), traceback.format_exc())))
+        send.send((False, (type(exc).__name__, str(exc), traceback.format_exc()), _cpu_used()))
     else:
-        send.send((True, result))
+        send.send((True, result, _cpu_used()))
     finally:
         send.close()
+
+
+def _cpu_used() -> tuple[float, float]:
+    """User and system CPU seconds of this process and the processes it waited for (a forked
+    process starts from zero)."""
+    own, waited = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + waited.ru_utime, own.ru_stime + waited.ru_stime
 
 
 BESIDE_NICENESS = 10
