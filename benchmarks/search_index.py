@@ -175,7 +175,8 @@ def main() -> None:
     parser.add_argument("--subjects", type=int, default=1_000_000)
     parser.add_argument("--documents", type=int, default=None, help="default: 1.3 per subject")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--keep", type=Path, default=None, help="write the index here and keep it")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="write the index here and keep it (with --added, the second one beside it, NAME-next)")
     parser.add_argument("--added", type=int, default=1000, help="documents added for the second index (0: none)")
     args = parser.parse_args()
     small_pages()  # NumPy's pages as in `gongshi`

@@ -241,7 +241,6 @@ class Step:
     result: object = None
     cpu: tuple[float, float] | None = None  # the process's user and system CPU seconds, once it has ended
 
-
     def wait(self) -> object:
         if self.process is None:
             return self.result
