@@ -155,7 +155,7 @@ def test_an_incremental_build_links_the_unchanged_search_files_and_scans_the_new
     def not_made(*args, **kwargs):
         raise AssertionError("the search index was made again from the same inputs")
 
-    monkeypatch.setattr(site_module, "write_search_index", not_made)  # the step beside inherits it
+    monkeypatch.setattr(site_module, "write_prepared", not_made)  # the step beside inherits it
     build(base / "datasets", again, FIRST)
     assert inodes(again) == before and len(before) > 5  # the same input: every file kept, nothing made
     assert (again / STATE / incremental.SEARCH_INPUTS).read_text() == (site / STATE / incremental.SEARCH_INPUTS).read_text()

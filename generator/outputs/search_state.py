@@ -1,0 +1,162 @@
+"""What the search index was made from, kept in the site's state between builds, so that an
+incremental build prepares the index's tables again only for the page ids whose rows changed.
+
+Every row of the prepared tables (:class:`search.Prepared`: the subjects, one row per page id and
+name, and the document entries) depends on the rows of its own page id and on nothing else, but
+for the list of datasets the entries number. So a build that finds the last build's inputs and
+tables (saved for the index the site has: the digest of its inputs says so)
+
+1. compares this build's rows with the saved ones, record by record (a row is keyed by its
+   dataset and record id): a page id with a row added, removed or changed is a changed page id;
+2. takes the saved tables' rows of the other page ids as they are, prepares the changed page
+   ids' rows afresh and merges them in, in order.
+
+The result is the same tables, row for row, as preparing everything (the tests compare the
+files), at the cost of comparing the rows instead of deduplicating and sorting them all. The
+files are then written from the tables as in a full build: those the site's index holds byte for
+byte are linked. Where the shortcut cannot hold (no saved state, a state made from other inputs
+or by another format, rows without record keys, another set of datasets) everything is
+prepared, as in a full build.
+
+The state holds only what the index publishes and the keys of the records it comes from.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.feather as feather
+
+from .search import DOCUMENT_ORDER, Prepared, _clean_subjects, _doc_table, _text
+
+FORMAT = "1"
+TABLES = ("subjects", "documents", "prepared-subjects", "prepared-documents")
+RECORD_KEY = ("dataset", "record_id")
+
+
+def state_file(folder: Path, table: str) -> Path:
+    return folder / f"search-{table}.arrow"
+
+
+@dataclass
+class MadeFrom:
+    """The index's inputs (as :func:`search.search_tables` makes them) and its prepared tables."""
+
+    subjects: pa.Table
+    documents: pa.Table
+    prepared: Prepared
+
+    def save(self, folder: Path, inputs: str) -> None:
+        """Into ``folder``, for the index whose inputs' digest is ``inputs``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT, "inputs": inputs, "datasets": json.dumps(self.prepared.datasets, ensure_ascii=False)}
+        tables = (self.subjects, self.documents, self.prepared.subjects, self.prepared.documents)
+        for name, table in zip(TABLES, tables, strict=True):
+            feather.write_feather(table.replace_schema_metadata(meta), state_file(folder, name), compression="uncompressed")
+
+    @classmethod
+    def load(cls, folder: Path, inputs: str | None) -> MadeFrom | None:
+        """What :meth:`save` left in ``folder`` for the index made from ``inputs``; None when
+        there is none, it cannot be read, or it was saved for another index."""
+        if inputs is None:
+            return None
+        tables = []
+        try:
+            for name in TABLES:
+                table = feather.read_table(state_file(folder, name), memory_map=True)
+                meta = table.schema.metadata or {}
+                if meta.get(b"format") != FORMAT.encode() or meta.get(b"inputs") != inputs.encode():
+                    return None
+                tables.append(table.replace_schema_metadata(None))
+            datasets = json.loads(meta[b"datasets"])
+        except (OSError, ValueError, KeyError, pa.ArrowInvalid):
+            return None
+        return cls(tables[0], tables[1], Prepared(tables[2], tables[3], datasets))
+
+
+def prepared_again(before: MadeFrom, subjects: pa.Table, documents: pa.Table) -> Prepared | None:
+    """The prepared tables of ``subjects`` and ``documents``, from ``before``'s: only the page
+    ids whose rows changed are prepared afresh. None when that cannot be done (see above)."""
+    changes = [_changed_pages(before.subjects, subjects), _changed_pages(before.documents, documents)]
+    if changes[0] is None or changes[1] is None:
+        return None
+    changed = pc.unique(pa.concat_arrays(changes))
+    old = before.prepared
+    fresh_subjects = _clean_subjects(_of_pages(subjects, changed))
+    kept_subjects = _of_pages(old.subjects, changed, keep=False)
+    rows = _of_pages(documents, changed)
+    if not set(pc.unique(_text(rows["dataset"])).to_pylist()) <= set(old.datasets):
+        return None  # a dataset the saved entries do not number
+    fresh_documents, _ = _doc_table(rows, fresh_subjects, old.datasets)
+    kept_documents = _of_pages(old.documents, changed, keep=False)
+    numbered = np.union1d(kept_documents["s"].to_numpy(), fresh_documents["s"].to_numpy())
+    if len(numbered) != len(old.datasets):
+        return None  # a dataset has no document left: the numbering changes
+    return Prepared(_merged(kept_subjects, fresh_subjects, ["page_id"]),
+                    _merged(kept_documents, fresh_documents, DOCUMENT_ORDER), old.datasets)
+
+
+def _changed_pages(before: pa.Table, now: pa.Table) -> pa.Array | None:
+    """Page ids with a row in one table that the other lacks (rows are matched by dataset and
+    record id, then compared value by value); None when the tables are not keyed rows of the
+    same columns."""
+    if before.column_names != now.column_names or not {*RECORD_KEY, "page_id"} <= set(now.column_names):
+        return None
+    where = pc.index_in(_record_keys(now), value_set=_record_keys(before))
+    found = where.is_valid().to_numpy(zero_copy_only=False)
+    at = pc.fill_null(where, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    same = found.copy()
+    aligned = len(at) and len(at) == before.num_rows and bool((at == np.arange(len(at))).all())  # nothing moved
+    for name in now.column_names:
+        then = _text(before[name]) if aligned else _text(before[name]).take(pa.array(at))
+        same &= pc.fill_null(pc.equal(_text(now[name]), then), False).to_numpy(zero_copy_only=False)
+    covered = np.zeros(before.num_rows, dtype=bool)
+    covered[at[same]] = True
+    return pa.concat_arrays([_text(now["page_id"]).filter(pa.array(~same)), _text(before["page_id"]).filter(pa.array(~covered))])
+
+
+def _record_keys(table: pa.Table) -> pa.Array:
+    return pc.binary_join_element_wise(*(_text(table[name]) for name in RECORD_KEY), pa.scalar("\x1f", pa.large_string()))
+
+
+def _of_pages(table: pa.Table, pages: pa.Array, keep: bool = True) -> pa.Table:
+    """The rows of ``table`` whose page id is among ``pages`` (``keep=False``: is not)."""
+    among = pc.is_in(_text(table["page_id"]), value_set=pages)
+    return table.filter(among if keep else pc.invert(among))
+
+
+class _Keys:
+    """The rows of sorted columns as tuples, for :mod:`bisect`: read one at a time."""
+
+    def __init__(self, columns: list[pa.Array]):
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.columns[0])
+
+    def __getitem__(self, i: int) -> tuple:
+        return tuple(column[i].as_py() for column in self.columns)
+
+
+def _merged(kept: pa.Table, fresh: pa.Table, keys: list[str]) -> pa.Table:
+    """Two tables sorted by ``keys``, no row of one equal on them to a row of the other, as one
+    sorted table. Each fresh row's place is found by bisection: the fresh rows are few."""
+    if not fresh.num_rows:
+        return kept.combine_chunks()
+    rows = _Keys([kept[key].combine_chunks() for key in keys])
+    at, lo = [], 0
+    for key in zip(*(fresh[name].to_pylist() for name in keys), strict=True):
+        lo = bisect.bisect_left(rows, key, lo)
+        at.append(lo)
+    n, m = kept.num_rows, fresh.num_rows
+    is_fresh = np.zeros(n + m, dtype=bool)
+    is_fresh[np.array(at, np.int64) + np.arange(m)] = True
+    order = np.empty(n + m, dtype=np.int64)
+    order[is_fresh], order[~is_fresh] = np.arange(n, n + m), np.arange(n)
+    return pa.concat_tables([kept.cast(fresh.schema), fresh]).take(pa.array(order))
