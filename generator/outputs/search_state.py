@@ -131,32 +131,36 @@ def _of_pages(table: pa.Table, pages: pa.Array, keep: bool = True) -> pa.Table:
     return table.filter(among if keep else pc.invert(among))
 
 
-class _Keys:
-    """The rows of sorted columns as tuples, for :mod:`bisect`: read one at a time."""
+class _Column:
+    """The values of an Arrow array as a sequence for :mod:`bisect`, each read when compared."""
 
-    def __init__(self, columns: list[pa.Array]):
-        self.columns = columns
+    def __init__(self, values: pa.Array):
+        self.values = values
 
     def __len__(self) -> int:
-        return len(self.columns[0])
+        return len(self.values)
 
-    def __getitem__(self, i: int) -> tuple:
-        return tuple(column[i].as_py() for column in self.columns)
+    def __getitem__(self, i: int):
+        return self.values[i].as_py()
 
 
 def _merged(kept: pa.Table, fresh: pa.Table, keys: list[str]) -> pa.Table:
     """Two tables sorted by ``keys``, no row of one equal on them to a row of the other, as one
-    sorted table. Each fresh row's place is found by bisection: the fresh rows are few."""
+    sorted table. Each fresh row's place is found by bisection, on the first key and then, among
+    rows equal on it, on all: the fresh rows are few, and read value by value."""
     if not fresh.num_rows:
         return kept.combine_chunks()
-    rows = _Keys([kept[key].combine_chunks() for key in keys])
+    columns = [kept[key].combine_chunks() for key in keys]
+    first = _Column(columns[0])
     at, lo = [], 0
     for key in zip(*(fresh[name].to_pylist() for name in keys), strict=True):
-        lo = bisect.bisect_left(rows, key, lo)
+        lo = bisect.bisect_left(first, key[0], lo)
+        while lo < len(first) and first[lo] == key[0] and tuple(c[lo].as_py() for c in columns) < key:
+            lo += 1  # rows equal on the first key are few
         at.append(lo)
-    n, m = kept.num_rows, fresh.num_rows
-    is_fresh = np.zeros(n + m, dtype=bool)
-    is_fresh[np.array(at, np.int64) + np.arange(m)] = True
-    order = np.empty(n + m, dtype=np.int64)
-    order[is_fresh], order[~is_fresh] = np.arange(n, n + m), np.arange(n)
-    return pa.concat_tables([kept.cast(fresh.schema), fresh]).take(pa.array(order))
+    kept = kept.cast(fresh.schema)
+    runs, start = [], 0
+    for j, end in enumerate(at):  # runs of kept rows with a fresh row between: copied once, in order
+        runs += [kept.slice(start, end - start), fresh.slice(j, 1)]
+        start = end
+    return pa.concat_tables([*runs, kept.slice(start)]).combine_chunks()
