@@ -178,20 +178,6 @@ class Prepared:
     subjects: pa.Table
     documents: pa.Table
     datasets: list[str]
-    # prepared again: per subjects row its rank in the earlier build (-1: a fresh row), and that
-    # build's postings: the names' postings start from them
-    earlier: tuple[np.ndarray, Postings] | None = None
-    postings: Postings | None = None  # the names' postings, once written
-
-
-@dataclass
-class Postings:
-    """Every (gram, subject) pair of the names once, grouped by gram (see :func:`_postings`):
-    ``keys`` and ``ranks``; and ``rank``, each subjects row's rank."""
-
-    keys: np.ndarray
-    ranks: np.ndarray
-    rank: np.ndarray
 
 
 def prepare(subjects: pa.Table, documents: pa.Table) -> Prepared:
@@ -205,7 +191,7 @@ def write_prepared(folder: Path, prepared: Prepared, previous: Path | None = Non
     folder = Path(folder)
     _clear(folder)
     writer = _Writer(folder, previous)
-    names, prepared.postings = _write_names(writer, prepared.subjects, prepared.earlier)
+    names = _write_names(writer, prepared.subjects)
     codes = _write_sorted(writer, "c", "codes", *_code_entries(prepared.subjects))
     docs = _write_sorted(writer, "d", "docs", _array(prepared.documents["k"]), _array(prepared.documents["entry"]))
     docs["datasets"] = prepared.datasets
@@ -431,8 +417,7 @@ def _drop_repeats(table: pa.Table, keys: list[str]) -> pa.Table:
 # Names
 
 
-def _write_names(writer: _Writer, subjects: pa.Table, earlier: tuple[np.ndarray, Postings] | None = None
-                 ) -> tuple[dict, Postings]:
+def _write_names(writer: _Writer, subjects: pa.Table) -> dict:
     n = subjects.num_rows
     cps, lengths = _codepoints(subjects["name"])
     cps, lengths = _normalise_codepoints(cps, lengths)
@@ -446,8 +431,7 @@ def _write_names(writer: _Writer, subjects: pa.Table, earlier: tuple[np.ndarray,
                                                    _s("]"), _s("")))
     fragment_bytes = np.diff(_buffers(fragments)[0])
 
-    keys, ranks = _postings(cps, lengths, rank) if earlier is None else _postings_again(cps, lengths, rank, *earlier)
-    postings = Postings(keys, ranks, rank)
+    keys, ranks = _postings(cps, lengths, rank)
     starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]])) if len(keys) else np.zeros(0, np.int64)
     counts = np.diff(np.append(starts, len(keys)))
     grams = keys[starts] if len(keys) else np.zeros(0, np.uint64)
@@ -537,7 +521,7 @@ def _write_names(writer: _Writer, subjects: pa.Table, earlier: tuple[np.ndarray,
     paths = [f"n/{s}-{k}.json" for s, k in zip(shard[external][pack_starts].tolist(), pack[external][pack_starts].tolist(),
                                                strict=True)]
     writer.write_spans(paths, data, offsets[split + pack_files[1]], "name_packs")
-    return {"shards": shards, "cap": NAME_CAP, "inline": INLINE, "entries": n, "grams": len(grams)}, postings
+    return {"shards": shards, "cap": NAME_CAP, "inline": INLINE, "entries": n, "grams": len(grams)}
 
 
 def _token_run(heads: np.ndarray, lists: np.ndarray, tails: np.ndarray, kept_counts: np.ndarray, kept_starts: np.ndarray,
@@ -579,46 +563,9 @@ def _packs(shards: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return out
 
 
-def _postings_again(cps: np.ndarray, lengths: np.ndarray, rank: np.ndarray, earlier_rank: np.ndarray, earlier: Postings
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_postings`, from the earlier build's: its pairs with the subjects still here, their
-    ranks renumbered (a subject's rank key does not change, so the order within a gram holds),
-    and the pairs of the fresh subjects (``earlier_rank`` -1) merged in."""
-    fresh = earlier_rank < 0
-    renumbered = np.full(len(earlier.rank), -1, dtype=np.int64)
-    renumbered[earlier_rank[~fresh]] = rank[~fresh]
-    ranks = renumbered[earlier.ranks]
-    still = ranks >= 0
-    keys, ranks = earlier.keys[still], ranks[still]
-    fresh_keys, fresh_ranks = _postings(cps[np.repeat(fresh, lengths)], lengths[fresh], rank[fresh], len(rank))
-    bits = max(1, int(len(rank) - 1).bit_length())
-    blocks = []
-    for bigrams in (False, True):  # each block is sorted; the unigrams' keys end in 21 zero bits
-        mine = ((keys & np.uint64((1 << _CP_BITS) - 1)) != 0) == bigrams
-        theirs = ((fresh_keys & np.uint64((1 << _CP_BITS) - 1)) != 0) == bigrams
-        blocks.append(_merge_postings(keys[mine], ranks[mine], fresh_keys[theirs], fresh_ranks[theirs], bits))
-    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
-
-
-def _merge_postings(keys: np.ndarray, ranks: np.ndarray, more_keys: np.ndarray, more_ranks: np.ndarray, bits: int
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Two runs of (key, rank) pairs sorted by key, then rank, as one."""
-    if 2 * _CP_BITS + bits > 64:  # more than 4 million subjects: keys and ranks sorted apart
-        keys, ranks = np.concatenate([keys, more_keys]), np.concatenate([ranks, more_ranks])
-        order = np.lexsort((ranks, keys))
-        return keys[order], ranks[order]
-    shift = np.uint64(bits)
-    composite = (keys << shift) | ranks.astype(np.uint64)
-    more = (more_keys << shift) | more_ranks.astype(np.uint64)
-    composite = np.insert(composite, np.searchsorted(composite, more), more)
-    return composite >> shift, (composite & np.uint64((1 << bits) - 1)).astype(np.int64)
-
-
-def _postings(cps: np.ndarray, lengths: np.ndarray, rank: np.ndarray, subjects: int | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
+def _postings(cps: np.ndarray, lengths: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every (gram key, subject rank) once, grouped by key (unigrams, then bigrams), ranks ascending
-    within a key. A unigram's key is ``cp << 21``, a bigram's ``first << 21 | second``. Ranks are
-    below ``subjects`` (default: the number of names)."""
+    within a key. A unigram's key is ``cp << 21``, a bigram's ``first << 21 | second``."""
     if len(cps) == 0:
         return np.zeros(0, np.uint64), np.zeros(0, np.int64)
     char_rank = np.repeat(rank.astype(np.uint64), lengths)  # per character, its subject's rank
@@ -627,7 +574,7 @@ def _postings(cps: np.ndarray, lengths: np.ndarray, rank: np.ndarray, subjects: 
     parts = [(c << np.uint64(_CP_BITS), char_rank),
              ((c[:-1][pair] << np.uint64(_CP_BITS)) | c[1:][pair], char_rank[:-1][pair])]
     del c, char_rank
-    bits = max(1, int((len(lengths) if subjects is None else subjects) - 1).bit_length())
+    bits = max(1, int(len(lengths) - 1).bit_length())
     with ThreadPoolExecutor(2) as pool:  # NumPy sorts without the GIL: unigrams and bigrams side by side
         done = list(pool.map(lambda part: _sorted_unique(*part, bits), parts))
     return np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])

@@ -13,11 +13,8 @@ tables (saved for the index the site has: the digest of its inputs says so)
 
 The result is the same tables, row for row, as preparing everything (the tests compare the
 files), at the cost of comparing the rows instead of deduplicating and sorting them all. The
-names' postings (every gram of every name, with the subject's rank) start from the last build's
-too: its pairs renumbered to this build's ranks (a subject's rank key does not change, so their
-order holds), the fresh subjects' pairs merged in, instead of sorting some ten million pairs.
-The files are then written from the tables as in a full build: those the site's index holds byte
-for byte are linked. Where the shortcut cannot hold (no saved state, a state made from other inputs
+files are then written from the tables as in a full build: those the site's index holds byte for
+byte are linked. Where the shortcut cannot hold (no saved state, a state made from other inputs
 or by another format, rows without record keys, another set of datasets) everything is
 prepared, as in a full build.
 
@@ -36,10 +33,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.feather as feather
 
-from .search import DOCUMENT_ORDER, Postings, Prepared, _buffers, _clean_subjects, _doc_table, _text
+from .search import DOCUMENT_ORDER, Prepared, _buffers, _clean_subjects, _doc_table, _text
 
 FORMAT = "1"
-TABLES = ("subjects", "documents", "prepared-subjects", "prepared-documents", "postings")
+TABLES = ("subjects", "documents", "prepared-subjects", "prepared-documents")
 RECORD_KEY = ("dataset", "record_id")
 
 
@@ -59,11 +56,7 @@ class MadeFrom:
         """Into ``folder``, for the index whose inputs' digest is ``inputs``."""
         folder.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "inputs": inputs, "datasets": json.dumps(self.prepared.datasets, ensure_ascii=False)}
-        postings = self.prepared.postings
-        if postings is None:
-            raise ValueError("the index is saved once written: its names' postings are part of it")
-        tables = (self.subjects, self.documents, self.prepared.subjects.append_column("rank", pa.array(postings.rank)),
-                  self.prepared.documents, pa.table({"key": postings.keys, "rank": postings.ranks}))
+        tables = (self.subjects, self.documents, self.prepared.subjects, self.prepared.documents)
         for name, table in zip(TABLES, tables, strict=True):  # one chunk each: read back as one
             feather.write_feather(table.combine_chunks().replace_schema_metadata(meta), state_file(folder, name),
                                   compression="uncompressed")
@@ -85,17 +78,13 @@ class MadeFrom:
             datasets = json.loads(meta[b"datasets"])
         except (OSError, ValueError, KeyError, pa.ArrowInvalid):
             return None
-        subjects, postings = tables[2], tables[4]
-        rank = subjects["rank"].to_numpy()
-        return cls(tables[0], tables[1], Prepared(subjects.drop_columns(["rank"]), tables[3], datasets,
-                                                  postings=Postings(postings["key"].to_numpy(), postings["rank"].to_numpy(), rank)))
+        return cls(tables[0], tables[1], Prepared(tables[2], tables[3], datasets))
 
 
 def prepared_again(before: MadeFrom, subjects: pa.Table, documents: pa.Table) -> Prepared | None:
     """The prepared tables of ``subjects`` and ``documents``, from ``before``'s: only the page
     ids whose rows changed are prepared afresh. None when that cannot be done (see above)."""
-    if before.prepared.postings is None or not (_keyed_alike(before.subjects, subjects)
-                                                and _keyed_alike(before.documents, documents)):
+    if not (_keyed_alike(before.subjects, subjects) and _keyed_alike(before.documents, documents)):
         return None
     subjects, documents = subjects.combine_chunks(), documents.combine_chunks()
     at = _matches(before.subjects, subjects)
@@ -106,7 +95,7 @@ def prepared_again(before: MadeFrom, subjects: pa.Table, documents: pa.Table) ->
                                                          at if same_keys else _matches(before.documents, documents))]))
     old = before.prepared
     fresh_subjects = _clean_subjects(_of_pages(subjects, changed))
-    kept_subjects = _of_pages(old.subjects.append_column(EARLIER, pa.array(old.postings.rank)), changed, keep=False)
+    kept_subjects = _of_pages(old.subjects, changed, keep=False)
     rows = _of_pages(documents, changed)
     if not set(pc.unique(_text(rows["dataset"])).to_pylist()) <= set(old.datasets):
         return None  # a dataset the saved entries do not number
@@ -115,14 +104,8 @@ def prepared_again(before: MadeFrom, subjects: pa.Table, documents: pa.Table) ->
     numbered = np.union1d(kept_documents["s"].to_numpy(), fresh_documents["s"].to_numpy())
     if len(numbered) != len(old.datasets):
         return None  # a dataset has no document left: the numbering changes
-    fresh_subjects = fresh_subjects.append_column(EARLIER, pa.array(np.full(fresh_subjects.num_rows, -1, np.int64)))
-    subjects_now = _merged(kept_subjects, fresh_subjects, ["page_id"])
-    earlier = (subjects_now[EARLIER].to_numpy(), old.postings)
-    return Prepared(subjects_now.drop_columns([EARLIER]), _merged(kept_documents, fresh_documents, DOCUMENT_ORDER),
-                    old.datasets, earlier=earlier)
-
-
-EARLIER = "earlier_rank"  # a subject row's rank in the earlier build, while the rows are merged
+    return Prepared(_merged(kept_subjects, fresh_subjects, ["page_id"]),
+                    _merged(kept_documents, fresh_documents, DOCUMENT_ORDER), old.datasets)
 
 
 def _keyed_alike(before: pa.Table, now: pa.Table) -> bool:
