@@ -117,6 +117,8 @@ def test_the_state_is_read_back_only_for_the_index_it_was_saved_for(tmp_path):
     loaded = MadeFrom.load(tmp_path, "a" * 64)
     assert loaded is not None and loaded.prepared.datasets == before.prepared.datasets
     assert loaded.subjects.equals(before.subjects) and loaded.prepared.documents.equals(before.prepared.documents)
+    assert loaded.documents.equals(before.documents)  # saved as its numbers only, the rest taken from the subjects
+    assert state_file(tmp_path, "documents").stat().st_size < state_file(tmp_path, "subjects").stat().st_size / 2
     again_equals_afresh(loaded, changed(lambda rows: rows.extend(records(random.Random(3), 20, start=600))), tmp_path)
     state_file(tmp_path, "documents").write_bytes(b"not arrow")
     assert MadeFrom.load(tmp_path, "a" * 64) is None

@@ -38,6 +38,7 @@ from .search import DOCUMENT_ORDER, Prepared, _buffers, _clean_subjects, _doc_ta
 FORMAT = "1"
 TABLES = ("subjects", "documents", "prepared-subjects", "prepared-documents")
 RECORD_KEY = ("dataset", "record_id")
+BESIDE = ("page_id", "record_id", "dataset")  # a document row's other columns, saved once when a subject row's
 
 
 def state_file(folder: Path, table: str) -> Path:
@@ -56,7 +57,10 @@ class MadeFrom:
         """Into ``folder``, for the index whose inputs' digest is ``inputs``."""
         folder.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT, "inputs": inputs, "datasets": json.dumps(self.prepared.datasets, ensure_ascii=False)}
-        tables = (self.subjects, self.documents, self.prepared.subjects, self.prepared.documents)
+        documents = self.documents
+        if self.subjects.num_rows == documents.num_rows and all(documents[c].equals(self.subjects[c]) for c in BESIDE):
+            documents = documents.select(["doc_no"])  # a row per subject row: the rest is the subjects'
+        tables = (self.subjects, documents, self.prepared.subjects, self.prepared.documents)
         for name, table in zip(TABLES, tables, strict=True):  # one chunk each: read back as one
             feather.write_feather(table.combine_chunks().replace_schema_metadata(meta), state_file(folder, name),
                                   compression="uncompressed")
@@ -78,7 +82,10 @@ class MadeFrom:
             datasets = json.loads(meta[b"datasets"])
         except (OSError, ValueError, KeyError, pa.ArrowInvalid):
             return None
-        return cls(tables[0], tables[1], Prepared(tables[2], tables[3], datasets))
+        subjects, documents = tables[0], tables[1]
+        if documents.column_names == ["doc_no"] and documents.num_rows == subjects.num_rows:
+            documents = pa.table({"doc_no": documents["doc_no"], **{c: subjects[c] for c in BESIDE}})
+        return cls(subjects, documents, Prepared(tables[2], tables[3], datasets))
 
 
 def prepared_again(before: MadeFrom, subjects: pa.Table, documents: pa.Table) -> Prepared | None:
