@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from generator.outputs.search import prepare, write_prepared
+from generator.outputs.search import Prepared, prepare, write_prepared
 from generator.outputs.search_state import MadeFrom, _matches_fixed_width, prepared_again, state_file
 
 TITLES = ["行政许可", "行政处罚", "守信激励名单", "严重失信主体名单"]
@@ -120,6 +120,9 @@ def test_the_state_is_read_back_only_for_the_index_it_was_saved_for(tmp_path):
     assert loaded.documents.equals(before.documents)  # saved as its numbers only, the rest taken from the subjects
     assert state_file(tmp_path, "documents").stat().st_size < state_file(tmp_path, "subjects").stat().st_size / 2
     again_equals_afresh(loaded, changed(lambda rows: rows.extend(records(random.Random(3), 20, start=600))), tmp_path)
+    other = before.prepared.subjects.append_column("rank", pa.array(range(before.prepared.subjects.num_rows)))
+    MadeFrom(before.subjects, before.documents, Prepared(other, before.prepared.documents, [])).save(tmp_path, "a" * 64)
+    assert MadeFrom.load(tmp_path, "a" * 64) is None  # tables of another shape: saved by other code
     state_file(tmp_path, "documents").write_bytes(b"not arrow")
     assert MadeFrom.load(tmp_path, "a" * 64) is None
 

@@ -38,6 +38,7 @@ from .search import DOCUMENT_ORDER, Prepared, _buffers, _clean_subjects, _doc_ta
 FORMAT = "1"
 TABLES = ("subjects", "documents", "prepared-subjects", "prepared-documents")
 RECORD_KEY = ("dataset", "record_id")
+PREPARED_SUBJECTS = ["page_id", "name", "code", "category"]
 BESIDE = ("page_id", "record_id", "dataset")  # a document row's other columns, saved once when a subject row's
 
 
@@ -82,6 +83,8 @@ class MadeFrom:
             datasets = json.loads(meta[b"datasets"])
         except (OSError, ValueError, KeyError, pa.ArrowInvalid):
             return None
+        if tables[2].column_names != PREPARED_SUBJECTS or tables[3].column_names != [*DOCUMENT_ORDER, "entry"]:
+            return None  # saved by other code
         subjects, documents = tables[0], tables[1]
         if documents.column_names == ["doc_no"] and documents.num_rows == subjects.num_rows:
             documents = pa.table({"doc_no": documents["doc_no"], **{c: subjects[c] for c in BESIDE}})
