@@ -16,10 +16,8 @@ generator's style (南市监罚〔2025〕12号) for 1.3 documents per subject, t
    subject or document the query was taken from must be found unless the answer says it is
    truncated;
 3. adds ADDED documents (``--added``, default 1,000; 0 skips this), three in ten about new
-   subjects, and makes the index again beside the first, as an incremental build does: the tables
-   prepared again from what the first was made from for the changed subjects only, the files
-   written (those the first holds byte for byte linked), the state saved: wall time (and each
-   part's), user and system CPU, files written and linked.
+   subjects, and writes the index again beside the first, as an incremental build does (files the
+   first holds byte for byte are linked): wall time, user and system CPU, files written and linked.
 """
 
 from __future__ import annotations
@@ -45,8 +43,7 @@ sys.path.insert(0, str(ROOT))
 from generator import synth  # noqa: E402
 from generator.cli import small_pages  # noqa: E402
 from generator.codes import USCC_PLACEHOLDER  # noqa: E402
-from generator.outputs.search import prepare, write_prepared  # noqa: E402
-from generator.outputs.search_state import MadeFrom, prepared_again  # noqa: E402
+from generator.outputs.search import write_search_index  # noqa: E402
 
 CLIENT = ROOT / "site_src" / "assets" / "search.js"
 COMMON = ["有限公司", "贸易", "科技", "有限责任公司", "公司", "南宁市", "广西", "专业合作社", "股份有限公司", "商贸有限公司",
@@ -99,9 +96,7 @@ def make_subjects(count: int, seed: int) -> pa.Table:
     page_id = np.where(placeholder, np.char.add("ZC", reg), uscc)
     code = np.where(placeholder, reg, uscc)
     category = np.array(synth.CATEGORY_TEXT)[pool.category[keep]]
-    # keyed as search_tables keys a record's row (here one row per subject), for the state's comparison
-    return pa.table({"page_id": page_id, "name": pool.name[keep].astype(str), "code": code, "category": category,
-                     "dataset": np.full(len(page_id), "主体"), "record_id": page_id})
+    return pa.table({"page_id": page_id, "name": pool.name[keep].astype(str), "code": code, "category": category})
 
 
 def make_documents(subjects: pa.Table, count: int, seed: int) -> pa.Table:
@@ -198,11 +193,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp) / "searchindex"
         started, cpu = time.perf_counter(), time.process_time()
-        made_from = MadeFrom(subjects, documents, prepare(subjects, documents))
-        stats = write_prepared(folder, made_from.prepared)
+        stats = write_search_index(folder, subjects, documents)
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"the index from everything: {seconds:.1f} s wall, {cpu:.1f} s CPU (all threads), peak RSS {peak:,.0f} MiB "
+        print(f"write_search_index: {seconds:.1f} s wall, {cpu:.1f} s CPU (all threads), peak RSS {peak:,.0f} MiB "
               f"(with the synthetic input); {stats['files']:,} files, {stats['bytes'] / 1024**2:,.1f} MiB; "
               f"largest file {stats['largest_shard_bytes'] / 1024:,.1f} KiB")
         print("  largest per kind: " + ", ".join(f"{k} {v / 1024:,.1f} KiB" for k, v in stats["largest"].items()))
@@ -218,34 +212,22 @@ def main() -> None:
             raise SystemExit(f"node failed:\n{run.stderr}")
         answers = json.loads(run.stdout)
         if args.added:
-            made_from.save(Path(tmp) / "state", "first")
-            rewrite(folder, Path(tmp) / "state", subjects, documents, args.added, args.seed)
+            rewrite(folder, subjects, documents, args.added, args.seed)
     report(queries, answers)
 
 
-def rewrite(folder: Path, state: Path, subjects: pa.Table, documents: pa.Table, added: int, seed: int) -> None:
-    """The index again after ``added`` more documents (three in ten about new subjects), as an
-    incremental build makes it: what the first was made from read from ``state``, the tables
-    prepared again for the changed subjects only, the files written beside ``folder`` (those it
-    holds byte for byte linked), the new state saved. The cost of a batch of new records."""
+def rewrite(folder: Path, subjects: pa.Table, documents: pa.Table, added: int, seed: int) -> None:
+    """The index again after ``added`` more documents (three in ten about new subjects), written
+    beside ``folder`` as an incremental build writes it: the cost of a batch of new records."""
     newcomers = make_subjects(max(1, round(added * 0.3)), seed + 1)
     more = make_documents(pa.concat_tables([subjects, newcomers]), added, seed + 1)
     subjects, documents = pa.concat_tables([subjects, newcomers]), pa.concat_tables([documents, more])
     before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
-    made_from = MadeFrom.load(state, "first")
-    prepared = prepared_again(made_from, subjects, documents) if made_from is not None else None
-    if prepared is None:
-        raise SystemExit("the state did not serve: the index would be prepared from everything")
-    prepared_at = time.perf_counter()
-    stats = write_prepared(folder.with_name(folder.name + "-next"), prepared, previous=folder)
-    written_at = time.perf_counter()
-    MadeFrom(subjects, documents, prepared).save(state.with_name("state-next"), "next")
+    stats = write_search_index(folder.with_name(folder.name + "-next"), subjects, documents, previous=folder)
     after, seconds = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter() - started
     print(f"after adding {added:,} documents ({newcomers.num_rows:,} new subjects), beside the first index: {seconds:.1f} s "
-          f"wall (prepared again {prepared_at - started:.1f} s, files {written_at - prepared_at:.1f} s, state saved "
-          f"{started + seconds - written_at:.1f} s), CPU user {after.ru_utime - before.ru_utime:.1f} s, "
-          f"system {after.ru_stime - before.ru_stime:.1f} s; {stats['files'] - len(stats['linked']):,} files written, "
-          f"{len(stats['linked']):,} linked")
+          f"wall, CPU user {after.ru_utime - before.ru_utime:.1f} s, system {after.ru_stime - before.ru_stime:.1f} s; "
+          f"{stats['files'] - len(stats['linked']):,} files written, {len(stats['linked']):,} linked")
 
 
 def report(queries: list[dict], answers: list[dict]) -> None:

@@ -31,7 +31,6 @@ from .disclosure import REASONS, Decisions, Policy, decide
 from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
 from .errors import BuildError, ConfigError
 from .incremental import (
-    STATE,
     State,
     Units,
     commit,
@@ -69,8 +68,7 @@ from .outputs.opendata import (
     shard_path,
 )
 from .outputs.render import Beside, Step, Writer, environment
-from .outputs.search import inputs_digest, prepare, search_tables, write_prepared
-from .outputs.search_state import MadeFrom, prepared_again
+from .outputs.search import inputs_digest, search_tables, write_search_index
 from .outputs.shell import SHELL_PAGE, Shell, source_page
 from .outputs.sitemaps import write_sitemaps
 from .outputs.statistics import home_context, statistics_context
@@ -169,7 +167,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         disclosures = gather(decisions, published)
         newest_release = newest.result()  # before any process is forked beside
         known = KnownNumbers.of(known_id_numbers(intake))  # made ready once, for every scan
-        search = beside.start(write_search, work / SEARCH_INDEX, work / SEARCH_STATE, disclosures, known,  # the longest beside: first
+        search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known,  # the longest step beside: first
                               *((out / SEARCH_INDEX, search_inputs(out)) if before is not None else ()))
         phases.done("records for the pages")
         pages_plan = Soon(functools.partial(plan_pages, disclosures))  # while the release's files are written
@@ -222,8 +220,6 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         after.save(staged)
         save_release_writer(staged, open_data.written_by)
         save_search_inputs(staged, search_made_from)
-        if (work / SEARCH_STATE).is_dir():  # else the site's is this index's
-            move_into(work / SEARCH_STATE, staged / STATE)
         save_record_digests(staged, open_data.releases[-1].version, digests)
         if todo.incremental:
             todo.moved, todo.deleted = commit(staged, out, deletions(before, after), whole=(SEARCH_INDEX,))
@@ -400,30 +396,24 @@ def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures,
     return GeneratedPages(subjects, written)
 
 
-def write_search(folder: Path, state: Path, disclosures: Disclosures, known: KnownNumbers, previous: Path | None = None,
+def write_search(folder: Path, disclosures: Disclosures, known: KnownNumbers, previous: Path | None = None,
                  previous_inputs: str | None = None) -> tuple[list[Finding], str]:
     """The search index of every published subject and document number, and what it holds that
     must not be published (see :func:`refuse_private`), named by its place in the site: scanned
-    here, beside the build, not with the pages; and the digest of its inputs. What it was made
-    from goes into ``state`` (``search_state``). In an incremental build, the tables are
-    prepared again only for the subjects whose records changed, from what the site's index
-    (``previous``) was made from; files that index holds byte for byte are linked, not written,
+    here, beside the build, not with the pages; and the digest of its inputs. In an incremental
+    build, files the site's index (``previous``) holds byte for byte are linked, not written,
     and not scanned again: as an unchanged page is not. When the inputs are those the site's
     index was made from (``previous_inputs``), that index is linked whole and nothing is made."""
     subjects, documents = search_tables(disclosures)
     inputs = inputs_digest(subjects, documents)
     if previous is not None and inputs == previous_inputs and (previous / "meta.json").is_file():
         shutil.copytree(previous, folder, copy_function=link_or_copy)
-        return [], inputs  # the site's state stays: it is this index's
-    before = MadeFrom.load(previous.parent / STATE, previous_inputs) if previous is not None else None
-    prepared = (prepared_again(before, subjects, documents) if before is not None else None) or prepare(subjects, documents)
-    linked = write_prepared(folder, prepared, previous=previous)["linked"]
-    MadeFrom(subjects, documents, prepared).save(state, inputs)
+        return [], inputs
+    linked = write_search_index(folder, subjects, documents, previous=previous)["linked"]
     return [Finding(f"{SEARCH_INDEX}/{f.file}", f.kind, f.value) for f in scan(folder, known, leave_out=linked)], inputs
 
 
 SEARCH_INDEX = "searchindex"
-SEARCH_STATE = "search-state"  # in the build's work folder: what the index was made from, moved into the state
 
 
 def answer_theme_sitemap_probes(site: Path) -> None:

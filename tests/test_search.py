@@ -510,8 +510,7 @@ def site(tmp_path_factory):
     result = build(ROOT / "datasets", out, AS_OF)
     subjects, documents = search_tables(gather(result.decisions))
     extra = subjects_table([HOSTILE])
-    write_search_index(out / "searchindex", pa.concat_tables([subjects.select(extra.column_names).cast(extra.schema), extra]),
-                       documents)
+    write_search_index(out / "searchindex", pa.concat_tables([subjects.cast(extra.schema), extra]), documents)
     page = out / "subjects" / HOSTILE[0] / "index.html"
     if not page.exists():
         page.parent.mkdir(parents=True)

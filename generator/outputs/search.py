@@ -73,7 +73,6 @@ import json
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -163,38 +162,15 @@ def write_search_index(folder: Path, subjects: pa.Table, documents: pa.Table, pr
     an earlier index there. A file whose bytes ``previous`` (the index the site has now) already
     holds under the same name is linked to that file, not written again: ``linked`` in the result
     lists them. Returns counts and sizes."""
-    return write_prepared(folder, prepare(subjects, documents), previous)
-
-
-@dataclass
-class Prepared:
-    """The two tables every file of the index is written from: the subjects, one row per page id
-    and name (sorted by page id, name, code, category), and the document entries (sorted by
-    normalised number ``k``, dataset ``s`` (its place in ``datasets``), page id, record id and
-    number; ``entry`` is the entry's JSON). Both depend on each page id's rows alone, but for
-    ``datasets``: so an incremental build prepares again only the page ids whose rows changed
-    (``search_state``)."""
-
-    subjects: pa.Table
-    documents: pa.Table
-    datasets: list[str]
-
-
-def prepare(subjects: pa.Table, documents: pa.Table) -> Prepared:
-    """The :class:`Prepared` tables of the index's inputs."""
-    subjects = _clean_subjects(subjects)
-    return Prepared(subjects, *_doc_table(documents, subjects))
-
-
-def write_prepared(folder: Path, prepared: Prepared, previous: Path | None = None) -> dict:
-    """:func:`write_search_index`, from the prepared tables."""
     folder = Path(folder)
     _clear(folder)
+    subjects = _clean_subjects(subjects)
     writer = _Writer(folder, previous)
-    names = _write_names(writer, prepared.subjects)
-    codes = _write_sorted(writer, "c", "codes", *_code_entries(prepared.subjects))
-    docs = _write_sorted(writer, "d", "docs", _array(prepared.documents["k"]), _array(prepared.documents["entry"]))
-    docs["datasets"] = prepared.datasets
+    names = _write_names(writer, subjects)
+    codes = _write_sorted(writer, "c", "codes", *_code_entries(subjects))
+    docs_entries, datasets = _doc_entries(documents, subjects)
+    docs = _write_sorted(writer, "d", "docs", *docs_entries)
+    docs["datasets"] = datasets
     meta = {"format": FORMAT, "names": names, "codes": codes, "docs": docs}
     writer.write("meta.json", json.dumps(meta, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode(), "meta")
     return writer.stats(names, codes, docs)
@@ -223,25 +199,21 @@ def inputs_digest(subjects: pa.Table, documents: pa.Table) -> str:
 def search_tables(disclosures: Disclosures) -> tuple[pa.Table, pa.Table]:
     """The subjects and documents :func:`write_search_index` takes, from the published records
     (``outputs.disclosures.Disclosures``: per dataset, a table with ``page_id``). Documents are
-    the decisions' numbers (许可、处罚决定书文号) and the lists' listing bases (列入文号). Both
-    have a row per record, keyed by ``dataset`` (its title) and ``record_id``: so the next build
-    finds the rows that changed (``search_state``)."""
+    the decisions' numbers (许可、处罚决定书文号) and the lists' listing bases (列入文号)."""
     subjects, documents = [], []
     for name, records in disclosures.by_dataset.items():
         t = records.table
         page_id = _text(t["page_id"])
         code = pc.if_else(pc.starts_with(page_id, "ZC"), _text(t["subject_business_reg_no"]), _text(t["subject_uscc"]))
-        title = pa.array([records.dataset.title] * t.num_rows, pa.large_string())
         subjects.append(pa.table({"page_id": page_id, "name": _text(t["subject_name"]), "code": code,
-                                  "category": _text(t["subject_category"]), "dataset": title,
-                                  "record_id": _text(t["record_id"])}))
+                                  "category": _text(t["subject_category"])}))
         field = DOCUMENT_FIELDS.get(name)
         if field in t.column_names:
+            title = pa.array([records.dataset.title] * t.num_rows, pa.large_string())
             documents.append(pa.table({"doc_no": _text(t[field]), "page_id": page_id, "record_id": _text(t["record_id"]),
                                        "dataset": title}))
     empty = pa.array([], pa.large_string())
-    return (pa.concat_tables(subjects) if subjects else pa.table(dict.fromkeys(("page_id", "name", "code", "category", "dataset",
-                                                                                "record_id"), empty)),
+    return (pa.concat_tables(subjects) if subjects else pa.table(dict.fromkeys(("page_id", "name", "code", "category"), empty)),
             pa.concat_tables(documents) if documents else pa.table(dict.fromkeys(("doc_no", "page_id", "record_id", "dataset"),
                                                                                   empty)))
 
@@ -623,13 +595,7 @@ def _code_entries(subjects: pa.Table) -> tuple[pa.Array, pa.Array]:
     return k, _array(pc.if_else(same, short, long))
 
 
-DOCUMENT_ORDER = ["k", "s", "page_id", "record_id", "doc_no"]
-
-
-def _doc_table(documents: pa.Table, subjects: pa.Table, datasets: list[str] | None = None) -> tuple[pa.Table, list[str]]:
-    """The document entries (see :class:`Prepared`) and the dataset titles they number: those of
-    ``documents``, or ``datasets`` when given (it must hold them all). A subject's name is the
-    first of its page id among ``subjects`` (cleaned)."""
+def _doc_entries(documents: pa.Table, subjects: pa.Table) -> tuple[tuple[pa.Array, pa.Array], list[str]]:
     columns = {name: _text(documents[name]) for name in ("doc_no", "page_id", "record_id", "dataset")}
     table = pa.table(columns)
     table = table.filter(pc.and_(pc.match_substring_regex(table["page_id"], PAGE_ID),
@@ -637,12 +603,12 @@ def _doc_table(documents: pa.Table, subjects: pa.Table, datasets: list[str] | No
     cps, lengths = _codepoints(table["doc_no"])
     table = table.append_column("k", _strings(*_normalise_codepoints(cps, lengths)))
     table = table.filter(pc.greater(pc.utf8_length(table["k"]), 0))
-    if datasets is None:
-        datasets = sorted(pc.unique(table["dataset"]).to_pylist())
+    datasets = sorted(pc.unique(table["dataset"]).to_pylist())
     dataset = pc.cast(pc.index_in(table["dataset"], value_set=pa.array(datasets, pa.large_string())), pa.int64())
     table = table.drop_columns(["dataset"]).append_column("s", dataset)
-    table = table.take(pc.sort_indices(table, [(key, "ascending") for key in DOCUMENT_ORDER]))
-    table = _drop_repeats(table, DOCUMENT_ORDER[:4])
+    table = table.take(pc.sort_indices(table, [("k", "ascending"), ("s", "ascending"), ("page_id", "ascending"),
+                                               ("record_id", "ascending"), ("doc_no", "ascending")]))
+    table = _drop_repeats(table, ["k", "s", "page_id", "record_id"])
     # the subject's name: the first row of its page id (subjects are sorted by page id, then name)
     first_rows = _drop_repeats(subjects.select(["page_id", "name"]), ["page_id"])
     where = pc.index_in(table["page_id"], value_set=first_rows["page_id"].combine_chunks())
@@ -651,7 +617,7 @@ def _doc_table(documents: pa.Table, subjects: pa.Table, datasets: list[str] | No
     entries = pc.binary_join_element_wise(
         _s("["), _json_strings(t["doc_no"]), _s(',"'), t["page_id"], _s('","'), t["record_id"], _s('",'),
         pc.cast(t["s"], pa.large_string()), _s(","), _json_strings(t["n"]), _s("]"), _s(""))
-    return pa.table({**{key: t[key] for key in DOCUMENT_ORDER}, "entry": _array(entries)}), datasets
+    return (t["k"], _array(entries)), datasets
 
 
 def _write_sorted(writer: _Writer, folder: str, kind: str, keys: pa.Array, entries: pa.Array) -> dict:
