@@ -103,7 +103,6 @@ def test_quality_page_counts_publication_decisions(built):
     assert cells == [["行政处罚", "在公示期内", "公示", "1"]]
 
 
-
 def test_the_rendered_pages_are_moved_in_beside_what_the_build_wrote(tmp_path):
     """mkdocs renders into a folder of its own (it empties the folder it renders into) while the
     feeds are written; its files then join the site, folders merged, and a file both made is a
