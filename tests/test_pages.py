@@ -310,6 +310,37 @@ def test_listing_order_equals_the_three_key_sort():
     assert ranks[0] == ranks[5] and ranks[2] == ranks[8]
 
 
+def test_the_listing_puts_a_column_in_order_only_when_asked(demo):
+    """``Disclosures.listing`` keeps the rows as gathered and their newest-first order: each
+    column asked for, each row taken and the counts are those of the whole listing sorted at
+    once, and a column nobody asks for is never put in order."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from generator.outputs.disclosures import LISTING_COLUMNS, gather
+
+    _, result = demo
+    listing = gather(result.decisions).listing
+    rows = listing._rows
+    whole = rows.take(pa.array(listing.order))  # what the listing was before: every column sorted
+    assert listing.num_rows == whole.num_rows == rows.num_rows > 500
+    for column in ("date", "record_id", "region"):
+        assert listing[column].to_pylist() == whole[column].to_pylist()
+    assert set(listing._columns) == {"date", "record_id", "region"}  # the rest stay as gathered
+    picked = np.array([5, 0, listing.num_rows - 1, 5])
+    assert listing.take(picked).to_pylist() == whole.take(pa.array(picked)).to_pylist()
+    assert listing.take(picked).column_names == list(LISTING_COLUMNS)
+    assert listing.slice(0, 10).to_pylist() == whole.slice(0, 10).to_pylist()
+    assert listing.slice(listing.num_rows - 3, 10).num_rows == 3
+    def counts(column):
+        return sorted((c["values"], c["counts"]) for c in pc.value_counts(column).to_pylist())
+
+    assert counts(listing.unordered("authority")) == counts(whole["authority"])
+    with pytest.raises(ValueError, match="rows"):
+        listing.add("month", pa.array(["2026-11"]))
+
+
 @pytest.fixture
 def small_pages(monkeypatch):
     """Month pages of a few records each, so that the demo's months have many."""

@@ -24,7 +24,7 @@ from ..incremental import row_digests, text_digests
 from ..normalize import string_ranks
 from ..schema import Dataset
 from ..subjects import page_ids, region_codes
-from ..threads import side_by_side, take_rows
+from ..threads import side_by_side
 from .opendata import published_table
 
 # what a listing row shows as the record's reference and its gist, per dataset
@@ -41,10 +41,54 @@ class DatasetRecords:
     table: pa.Table  # published_table(...) plus page_id, region, authority_key
 
 
+class Listing:
+    """:data:`LISTING_COLUMNS` over every dataset, newest first (then by dataset and record id).
+
+    The rows are kept as made, dataset after dataset, with their order beside; a column is put in
+    that order (one take over every record) only when asked for, once. Sorting every column at
+    once was a random gather of the whole listing's text, a few seconds a build at a million
+    records, though only the grouping columns are needed in order: the text columns are read for
+    the few rows a build writes (:meth:`take`) or counted, where order does not matter
+    (:meth:`unordered`)."""
+
+    def __init__(self, rows: pa.Table, order: np.ndarray) -> None:
+        self._rows = rows
+        self.order = order
+        self._columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, name: str) -> pa.Array | pa.ChunkedArray:
+        """A column in listing order."""
+        if name not in self._columns:
+            self._columns[name] = self._rows[name].take(pa.array(self.order))
+        return self._columns[name]
+
+    def unordered(self, name: str) -> pa.ChunkedArray:
+        """A column in the rows' own order (dataset after dataset): for counting."""
+        return self._rows[name]
+
+    def add(self, name: str, column: pa.Array | pa.ChunkedArray) -> None:
+        """Keep a column made from this listing's columns, in listing order."""
+        if len(column) != self.num_rows:
+            raise ValueError(f"column {name} has {len(column)} rows, the listing {self.num_rows}")
+        self._columns[name] = column
+
+    def take(self, indices: np.ndarray | pa.Array) -> pa.Table:
+        """The rows at these positions of the listing order, every column of :data:`LISTING_COLUMNS`."""
+        positions = np.asarray(indices, dtype=np.int64)
+        return self._rows.take(pa.array(self.order[positions]))
+
+    def slice(self, offset: int, length: int) -> pa.Table:
+        return self.take(np.arange(offset, min(offset + length, self.num_rows), dtype=np.int64))
+
+
 @dataclass
 class Disclosures:
     by_dataset: dict[str, DatasetRecords]
-    listing: pa.Table  # LISTING_COLUMNS over every dataset, newest first (then by dataset and record id)
+    listing: Listing  # LISTING_COLUMNS over every dataset, newest first (then by dataset and record id)
     # per listing row, its record's position in the datasets' tables one after another
     listing_records: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # per dataset, digests already known: (for each record, its row in ``digests`` or -1; digests),
@@ -111,7 +155,7 @@ def gather(decisions: dict[str, Decisions], published: dict[str, pa.Table] | Non
     parts = [part for _, part in done]
     listing = pa.concat_tables(parts) if parts else pa.table({c: pa.array([], pa.string()) for c in LISTING_COLUMNS})
     order = newest_first(listing, {name: records.table.num_rows for name, records in by_dataset.items()})
-    return Disclosures(by_dataset, take_rows(listing, pa.array(order)), order)
+    return Disclosures(by_dataset, Listing(listing, order), order)
 
 
 def newest_first(listing: pa.Table, sizes: dict[str, int]) -> np.ndarray:

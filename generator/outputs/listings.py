@@ -40,7 +40,7 @@ from ..incremental import array_digests, text_digests
 from ..normalize import hex_id_keys, string_ranks
 from ..schema import datasets
 from ..threads import side_by_side
-from .disclosures import Disclosures
+from .disclosures import Disclosures, Listing
 from .opendata import UNDATED, month_name
 from .render import OPEN, Stencil, Writer, escape_html, run_parallel, shared, string_offsets
 
@@ -107,7 +107,7 @@ class ListingsResult:
 class ListingPlan:
     """Every listing page, before any is written: task ``i`` is (kind, group, page number)."""
 
-    listing: pa.Table
+    listing: Listing  # newest first; columns put in that order when asked for
     orders: dict[str, np.ndarray]  # per kind, the listing's row numbers in that kind's order (no copies)
     groups: dict[str, list[Group]]  # per kind, the landing groups (months of everything for "month")
     tasks: list[tuple[str, Group, int]]
@@ -153,7 +153,7 @@ def _meta(group: Group, page: int) -> str:
 def plan_listings(disclosures: Disclosures, region_name: Callable[[str], str]) -> ListingPlan:
     listing = disclosures.listing
     month = pc.utf8_slice_codeunits(listing["date"], 0, 7)
-    listing = listing.append_column("month", pc.if_else(pc.equal(month, ""), UNDATED, month))
+    listing.add("month", pc.if_else(pc.equal(month, ""), UNDATED, month))
     titles = {d.name: d.title for d in datasets()}
     # the columns as numbers: a key's rank among the column's distinct values (in Arrow's string
     # order), a dataset's code; strings are taken only where a group or a month begins
@@ -222,7 +222,7 @@ def _cuts(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return (mixed >> np.uint64(40)) % np.uint64(PAGE_CUT) == 0
 
 
-def _cut_pages(kind: str, listing: pa.Table, order: np.ndarray, groups: list[Group], cuts: np.ndarray) -> None:
+def _cut_pages(kind: str, listing: Listing, order: np.ndarray, groups: list[Group], cuts: np.ndarray) -> None:
     """The pages of every month of ``kind``: where each begins (:data:`PAGE_MIN`,
     :data:`PAGE_CUT`, :data:`PAGE_MAX`) and its folder, ``p-<its first record's id>/``."""
     months = [m for g in groups for m in (g.months if kind != "month" else [g])]
@@ -259,7 +259,7 @@ def _folder_name(record_id: str) -> str:
 _PLAIN = re.compile(r"[0-9a-z]{1,64}")
 
 
-def _groups(kind: str, listing: pa.Table, order: np.ndarray, key_ranks: np.ndarray, month_ranks: np.ndarray,
+def _groups(kind: str, listing: Listing, order: np.ndarray, key_ranks: np.ndarray, month_ranks: np.ndarray,
             datasets: _Coded, titles: dict[str, str], region_name: Callable[[str], str]) -> list[Group]:
     """The groups of ``kind``: the listing's rows in ``order`` (by the kind's key), cut where the
     key's rank (``key_ranks``, in that order) changes, and each group's months where the month's

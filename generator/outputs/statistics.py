@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..schema import datasets
-from .disclosures import Disclosures
+from .disclosures import Disclosures, Listing
 
 COLOURS = {"licensing": "#1565c0", "penalties": "#c62828", "redlist": "#2e7d32", "blacklist": "#37474f"}
 MONTHS = 24
@@ -28,11 +28,12 @@ def statistics_context(disclosures: Disclosures, as_of: date, region_name: Calla
     titles = {d.name: d.title for d in datasets()}
     names = list(titles)
     months = _last_months(as_of, MONTHS)
-    per_month = _counts(listing, pc.utf8_slice_codeunits(listing["date"], 0, 7), set(months))
-    prefecture = pc.if_else(pc.equal(listing["region"], ""), "",
-                            pc.binary_join_element_wise(pc.utf8_slice_codeunits(listing["region"], 0, 4), "00", ""))
+    column = listing.unordered  # counts: in the rows' own order
+    per_month = _counts(listing, pc.utf8_slice_codeunits(column("date"), 0, 7), set(months))
+    prefecture = pc.if_else(pc.equal(column("region"), ""), "",
+                            pc.binary_join_element_wise(pc.utf8_slice_codeunits(column("region"), 0, 4), "00", ""))
     per_region = _counts(listing, prefecture, None)
-    per_authority = _counts(listing, listing["authority"], None)
+    per_authority = _counts(listing, column("authority"), None)
     return {
         "legend": [(titles[n], COLOURS[n]) for n in names],
         "datasets": [(n, titles[n]) for n in names],
@@ -52,7 +53,7 @@ def home_context(disclosures: Disclosures, as_of: date, latest: int = 10) -> dic
     return {"as_of": as_of.isoformat(), "latest": rows,
             "totals": [(n, titles[n], disclosures.by_dataset[n].table.num_rows if n in disclosures.by_dataset else 0)
                        for n in titles],
-            "subjects": _subjects(disclosures.listing["page_id"])}
+            "subjects": _subjects(disclosures.listing.unordered("page_id"))}
 
 
 def _subjects(page_ids: pa.ChunkedArray | pa.Array) -> int:
@@ -69,8 +70,9 @@ def _last_months(as_of: date, n: int) -> list[str]:
     return out[::-1]
 
 
-def _counts(listing: pa.Table, keys: pa.Array | pa.ChunkedArray, keep: set[str] | None) -> dict[str, dict[str, int]]:
-    grouped = pa.table({"key": keys, "dataset": listing["dataset"]}).group_by(["key", "dataset"]).aggregate([([], "count_all")])
+def _counts(listing: Listing, keys: pa.Array | pa.ChunkedArray, keep: set[str] | None) -> dict[str, dict[str, int]]:
+    """Records per key and dataset; ``keys`` in the listing rows' own order (:meth:`Listing.unordered`)."""
+    grouped = pa.table({"key": keys, "dataset": listing.unordered("dataset")}).group_by(["key", "dataset"]).aggregate([([], "count_all")])
     out: dict[str, dict[str, int]] = {}
     for key, dataset, count in zip(*(grouped[c].to_pylist() for c in ("key", "dataset", "count_all")), strict=True):
         if keep is None or key in keep:
