@@ -19,7 +19,9 @@ Reuses (or generates) the data of benchmarks/validate.py, then, each step as a w
    submissions: they land in every month's listings, the most pages an addition can touch);
 5. a full build of the same input into another folder, and a byte-for-byte comparison.
 Prints wall time, peak RSS, CPU time (user and system, the build and every process it started),
-the seconds of each step and the CPU of each step that ran beside the build for every run. With ``--cold 1`` the
+the seconds of each step and the CPU of each step that ran beside the build for every run, and,
+before the first build and after the last, a machine reference (:func:`validate.machine_reference`):
+the speed of these shared machines varies by day and hour, and the targets are in seconds. With ``--cold 1`` the
 page cache is emptied (``sync``, then ``/proc/sys/vm/drop_caches``; needs root) before each
 rebuild, as on a machine that has just restored the site: every file the rebuild reads comes
 from the disk.
@@ -39,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from validate import AS_OF, data_arguments, gongshi
+from validate import AS_OF, data_arguments, gongshi, machine_reference
 
 RUNNER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
           "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
@@ -152,6 +154,7 @@ def main() -> None:
         datasets = work / "datasets"
         linked_datasets(args.data, datasets)
         site = work / "site"
+        print(f"machine reference (best of 3): {machine_reference()}")
         full = timed_build(datasets, site)
         report("full build", full)
         report("rebuild, nothing changed", timed_build(datasets, site, cold=cold))
@@ -174,6 +177,7 @@ def main() -> None:
         if not args.control:
             return
         report("full build of the same input", timed_build(datasets, work / "control", "--full", "--previous", str(previous)))
+        print(f"machine reference (best of 3): {machine_reference()}")
         compared, differ = same_tree(site, work / "control")
         print(f"byte-for-byte: {compared:,} files compared, {len(differ)} differ" + (f": {differ[:10]}" if differ else ""))
 
