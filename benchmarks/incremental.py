@@ -17,7 +17,9 @@ Reuses (or generates) the data of benchmarks/validate.py, then, each step as a w
    median of several is the figure;
 4. a rebuild after ADDED more records decided at any time in the four years before (late
    submissions: they land in every month's listings, the most pages an addition can touch);
-5. a full build of the same input into another folder, and a byte-for-byte comparison.
+5. a full build of the same input into another folder (the median of step 3 is also given as
+   a share of it: a full build's time moves with the disk's state, and 5% with it), and a
+   byte-for-byte comparison.
 Prints wall time, peak RSS, CPU time (user and system, the build and every process it started),
 the seconds of each step and the CPU of each step that ran beside the build for every run, and,
 before the first build and after the last, a machine reference (:func:`validate.machine_reference`):
@@ -176,7 +178,11 @@ def main() -> None:
         print(f"incremental / full: {run.wall / full.wall:.1%}")
         if not args.control:
             return
-        report("full build of the same input", timed_build(datasets, work / "control", "--full", "--previous", str(previous)))
+        control = timed_build(datasets, work / "control", "--full", "--previous", str(previous))
+        report("full build of the same input", control)
+        # the same work measured twice: how far a full build's time moves within one run
+        print(f"median of {len(walls)} / this full build: {middle / control.wall:.1%} "
+              f"(the two full builds: {full.wall:.1f} s and {control.wall:.1f} s)")
         print(f"machine reference (best of 3): {machine_reference()}")
         compared, differ = same_tree(site, work / "control")
         print(f"byte-for-byte: {compared:,} files compared, {len(differ)} differ" + (f": {differ[:10]}" if differ else ""))
