@@ -41,7 +41,12 @@ REASONS: dict[str, tuple[str, bool]] = {
     "restricted": ("涉及国家秘密、商业秘密或个人隐私", False),
 }
 
-SHOWN = pa.array([code for code, (_, shown) in REASONS.items() if shown], pa.string())  # the reasons to publish
+# A reason is carried as its position in CODES (an int8 per record; "" where no limit applied) until
+# the one string column is made: a NumPy array of Python strings per record cost a third of the
+# decision's time at a million records.
+CODES = ("", *REASONS)
+_CODE = {code: np.int8(i) for i, code in enumerate(CODES)}
+SHOWN = np.array([i for i, code in enumerate(CODES) if code in REASONS and REASONS[code][1]], np.int8)  # to publish
 
 PUBLISHED = "_published"
 DISPLAY_UNTIL = "_display_until"
@@ -80,10 +85,10 @@ def decide(dataset: Dataset, records: pa.Table, as_of: date, policy: Policy | No
         until, reason, severity, regime = _penalties(column, today, policy)
     elif dataset.name == "licensing":
         until, reason = _licences(column, today, policy)
-        severity = regime = np.full(n, "", dtype=object)
+        severity = regime = _texts(("",), np.zeros(n, np.int8))
     else:
         until, reason = _listings(column, today, policy)
-        severity = regime = np.full(n, "", dtype=object)
+        severity = regime = _texts(("",), np.zeros(n, np.int8))
     under_objection = _equals(column, "objection_status", "异议处理中")
     overrides = [  # later entries win: the strongest reason not to publish is the one reported
         (under_objection & policy.suppress_under_objection, "objection_pending"),
@@ -92,14 +97,13 @@ def decide(dataset: Dataset, records: pa.Table, as_of: date, policy: Policy | No
         (_present(column, "restriction"), "restricted"),
     ]
     for mask, code in overrides:
-        reason = np.where(mask, code, reason)
-    reasons = pa.array(reason, pa.string())
-    published = pc.is_in(reasons, value_set=SHOWN).to_numpy(zero_copy_only=False) if n else np.zeros(0, dtype=bool)
+        reason = np.where(mask, _CODE[code], reason)
+    published = np.isin(reason, SHOWN)
     table = records.append_column(PUBLISHED, pa.array(published, pa.bool_()))
     table = table.append_column(DISPLAY_UNTIL, iso_days(until))
-    table = table.append_column(REASON, reasons)
-    table = table.append_column(SEVERITY, pa.array(np.asarray(severity, dtype=object), pa.string()))
-    table = table.append_column(REGIME, pa.array(np.asarray(regime, dtype=object), pa.string()))
+    table = table.append_column(REASON, _texts(CODES, reason))
+    table = table.append_column(SEVERITY, severity)
+    table = table.append_column(REGIME, regime)
     table = table.append_column(UNDER_OBJECTION, pa.array(under_objection & published, pa.bool_()))
     return Decisions(dataset, as_of, table)
 
@@ -112,19 +116,22 @@ def _penalties(column: dict[str, pa.Array], today: np.datetime64, policy: Policy
     decided = _dates(column["decision_date"])
     n = len(decided)
     severity = severity_of(column, policy)
-    regime_id = np.full(n, "", dtype=object)
+    level_of = pc.index_in(severity, value_set=pa.array(SEVERITIES, pa.string()))
+    level_of = pc.fill_null(level_of, -1).to_numpy(zero_copy_only=False) if n else np.zeros(0, np.int32)
+    regime_ids = ("", *(regime.id for regime in policy.regimes))
+    regime_id = np.zeros(n, dtype=np.int16)  # a position in regime_ids
     minimum = np.zeros(n, dtype=np.int64)
     maximum = np.zeros(n, dtype=np.int64)
     publishable = np.zeros(n, dtype=bool)
-    for regime in policy.regimes:
+    for number, regime in enumerate(policy.regimes, start=1):
         starts = np.datetime64(regime.starts, "D")
         in_regime = decided >= starts
         if regime.ends is not None:
             in_regime &= decided <= np.datetime64(regime.ends, "D")
-        for level in SEVERITIES:
-            rows = in_regime & (severity == level)
+        for position, level in enumerate(SEVERITIES):
+            rows = in_regime & (level_of == position)
             period = regime.periods[level]
-            regime_id[rows] = regime.id
+            regime_id[rows] = number
             minimum[rows] = period.minimum_months
             maximum[rows] = period.maximum_months
             publishable[rows] = period.published or (level == "轻微" and policy.publish_minor_penalties)
@@ -144,17 +151,17 @@ def _penalties(column: dict[str, pa.Array], today: np.datetime64, policy: Policy
     limits = (("period_ended", by_maximum), ("publicity_end", by_publicity_end), ("repaired", by_repair),
               ("revoked", by_revocation))
     until, ending = _earliest(limits, n)
-    reason = np.where(today <= until, "displayed", ending).astype(object)
-    reason[~publishable] = "minor_severity"
+    reason = np.where(today <= until, _CODE["displayed"], ending)
+    reason[~publishable] = _CODE["minor_severity"]
     until[~publishable] = NAT
-    return until, reason, severity, regime_id
+    return until, reason, severity, _texts(regime_ids, regime_id)
 
 
-def severity_of(column: dict[str, pa.Array], policy: Policy) -> np.ndarray:
+def severity_of(column: dict[str, pa.Array], policy: Policy) -> pa.Array:
     """The severity class the authority supplied, or one derived from the penalty categories and
     the fine: any severe category or a large fine makes 严重, only 警告/通报批评 makes 轻微, the rest
     一般."""
-    supplied = column["severity"].to_numpy(zero_copy_only=False).astype(object)
+    supplied = column["severity"]
     categories = pc.split_pattern(column["penalty_categories"], ";")
     n = len(categories)
     # each record's categories, flattened: which are severe, which are not minor
@@ -166,10 +173,10 @@ def severity_of(column: dict[str, pa.Array], policy: Policy) -> np.ndarray:
                               .to_numpy(zero_copy_only=False), minlength=n) > 0
     has_any = pc.fill_null(pc.greater(pc.list_value_length(categories), 0), False).to_numpy(zero_copy_only=False)
     fine = _amounts(column["fine_amount_wan"])
-    person = column["subject_category"].to_numpy(zero_copy_only=False) == "自然人"
+    person = _equals(column, "subject_category", "自然人")
     large = fine >= np.where(person, policy.large_fine_wan_person, policy.large_fine_wan)
-    derived = np.where(severe_named | large, "严重", np.where(has_any & ~other_named, "轻微", "一般")).astype(object)
-    return np.where(supplied != "", supplied, derived).astype(object)
+    derived = np.where(severe_named | large, 2, np.where(has_any & ~other_named, 0, 1)).astype(np.int8)  # in SEVERITIES
+    return pc.if_else(pc.equal(supplied, ""), _texts(SEVERITIES, derived), supplied) if n else pa.array([], pa.string())
 
 
 def _amounts(values: pa.Array) -> np.ndarray:
@@ -186,32 +193,32 @@ def _licences(column: dict[str, pa.Array], today: np.datetime64, policy: Policy)
     valid_to = _dates(column["valid_to"])
     decided = _dates(column["decision_date"])
     open_end = valid_to >= np.datetime64(policy.open_end_from, "D")
-    status = column["status"].to_numpy(zero_copy_only=False)
-    effective = np.isin(status, ("有效", ""))
+    effective = _equals(column, "status", "有效") | _equals(column, "status", "")
     in_force = effective & (open_end | (today <= valid_to))
     # history counts from the end of validity; for an invalid or open-ended licence, whose end is
     # not known, from the decision date (never from the build date: a record must not come back)
     ended = np.where(effective & ~open_end, valid_to, decided)
     history_until = add_months(ended, np.full(len(ended), policy.licence_history_months)) - 1
     until = np.where(in_force, np.where(open_end, NAT, valid_to), history_until)
-    reason = np.where(in_force, "in_force", np.where(today <= history_until, "licence_history", "history_ended"))
-    return until, reason.astype(object)
+    reason = np.where(in_force, _CODE["in_force"],
+                      np.where(today <= history_until, _CODE["licence_history"], _CODE["history_ended"]))
+    return until, reason
 
 
 def _listings(column: dict[str, pa.Array], today: np.datetime64, policy: Policy):
     """Shown while 在列: a removal date or a passed valid_until ends the listing."""
     valid_until = _dates(column["valid_until"])
     removed = _dates(column["removed_date"])
-    status = column["status"].to_numpy(zero_copy_only=False)
     open_end = valid_until >= np.datetime64(policy.open_end_from, "D")
     by_expiry = np.where(open_end, NAT, valid_until)
     by_removal = removed - 1
-    until, ending = _earliest((("list_expired", by_expiry), ("removed", by_removal)), len(status))
-    shown = (status == "在列") & (np.isnat(until) | (today <= until))
-    removed_now = (status == "已移出") | (ending == "removed")
-    repaired = column["removal_reason"].to_numpy(zero_copy_only=False) == "修复"
-    reason = np.select([shown, removed_now & repaired, removed_now], ["listed", "repaired", "removed"], "list_expired")
-    return until, reason.astype(object)
+    until, ending = _earliest((("list_expired", by_expiry), ("removed", by_removal)), len(valid_until))
+    shown = _equals(column, "status", "在列") & (np.isnat(until) | (today <= until))
+    removed_now = _equals(column, "status", "已移出") | (ending == _CODE["removed"])
+    repaired = _equals(column, "removal_reason", "修复")
+    reason = np.select([shown, removed_now & repaired, removed_now],
+                       [_CODE["listed"], _CODE["repaired"], _CODE["removed"]], _CODE["list_expired"])
+    return until, reason.astype(np.int8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,14 +235,20 @@ def add_months(days: np.ndarray, months: np.ndarray) -> np.ndarray:
 
 
 def _earliest(limits: tuple[tuple[str, np.ndarray], ...], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row the earliest of several last-shown days (NaT: no limit) and the name of the limit."""
+    """Per row the earliest of several last-shown days (NaT: no limit) and the limit's reason code
+    (the code of "" where no limit applies)."""
     until = np.full(n, NAT)
-    which = np.full(n, "", dtype=object)
+    which = np.zeros(n, dtype=np.int8)
     for name, limit in limits:
         sooner = ~np.isnat(limit) & (np.isnat(until) | (limit < until))
         until = np.where(sooner, limit, until)
-        which[sooner] = name
+        which[sooner] = _CODE[name]
     return until, which
+
+
+def _texts(values: tuple[str, ...], codes: np.ndarray) -> pa.Array:
+    """A string column from positions in ``values``: one take, no Python string per row."""
+    return pc.take(pa.array(values, pa.string()), pa.array(codes))
 
 
 def _later(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -248,7 +261,7 @@ def _dates(values: pa.Array) -> np.ndarray:
 
 
 def _equals(column: dict[str, pa.Array], name: str, value: str) -> np.ndarray:
-    return pc.equal(column[name], value).to_numpy(zero_copy_only=False) if name in column else np.zeros(
+    return pc.fill_null(pc.equal(column[name], value), False).to_numpy(zero_copy_only=False) if name in column else np.zeros(
         len(next(iter(column.values()))), dtype=bool)
 
 
@@ -261,7 +274,10 @@ def _minor_subject(column: dict[str, pa.Array]) -> np.ndarray:
     person = _equals(column, "subject_category", "自然人") & _equals(column, "subject_id_type", "身份证")
     if not person.any():
         return person
-    birth = parse_dates(pc.utf8_slice_codeunits(column["subject_id_no"], 6, 14))
-    decided = _dates(column["decision_date"] if "decision_date" in column else column["listed_date"])
+    rows = np.flatnonzero(person)  # the ID numbers of persons only: a fraction of the records
+    birth = parse_dates(pc.utf8_slice_codeunits(column["subject_id_no"].take(pa.array(rows)), 6, 14))
+    decided = _dates((column["decision_date"] if "decision_date" in column else column["listed_date"]).take(pa.array(rows)))
     adult_from = add_months(birth, np.full(len(birth), 18 * 12))
-    return person & ~np.isnat(birth) & ~np.isnat(decided) & (decided < adult_from)
+    minor = np.zeros(len(person), dtype=bool)
+    minor[rows] = ~np.isnat(birth) & ~np.isnat(decided) & (decided < adult_from)
+    return minor
