@@ -49,7 +49,7 @@ from .incremental import (
     swap,
 )
 from .intake import Intake, run_intake
-from .outputs.disclosures import Disclosures, gather
+from .outputs.disclosures import DatasetRecords, Disclosures, gather
 from .outputs.feeds import FeedPlan, alternate_head, document_digests, feeds_page_context, plan_feeds, site_feed_digests, write_feeds
 from .outputs.listings import KINDS, ListingPlan, ListingsResult, plan_listings, write_listings
 from .outputs.opendata import (
@@ -77,6 +77,7 @@ from .regions import region
 from .report import to_json
 from .scan import Finding, KnownNumbers, scan, scan_values
 from .schema import Dataset, datasets, load_dataset
+from .subjects import page_ids
 from .threads import Soon, side_by_side, together
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,11 +165,12 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         docs = work / "docs"
         staged = work / "site"
         data = work / "data"
-        disclosures = gather(decisions, published)
         newest_release = newest.result()  # before any process is forked beside
         known = KnownNumbers.of(known_id_numbers(intake))  # made ready once, for every scan
-        search = beside.start(write_search, work / SEARCH_INDEX, disclosures, known,  # the longest step beside: first
-                              *((out / SEARCH_INDEX, search_inputs(out)) if before is not None else ()))
+        # the longest step beside, first: from the published records, while they are gathered here
+        search = beside.start(write_search, work / SEARCH_INDEX, {name: d.dataset for name, d in decisions.items()},
+                              published, known, *((out / SEARCH_INDEX, search_inputs(out)) if before is not None else ()))
+        disclosures = gather(decisions, published)
         phases.done("records for the pages")
         pages_plan = Soon(functools.partial(plan_pages, disclosures))  # while the release's files are written
         open_data = build_open_data(decisions, intake.provenance, as_of, previous_data if previous_data.is_dir() else None,
@@ -396,15 +398,17 @@ def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures,
     return GeneratedPages(subjects, written)
 
 
-def write_search(folder: Path, disclosures: Disclosures, known: KnownNumbers, previous: Path | None = None,
-                 previous_inputs: str | None = None) -> tuple[list[Finding], str]:
-    """The search index of every published subject and document number, and what it holds that
-    must not be published (see :func:`refuse_private`), named by its place in the site: scanned
-    here, beside the build, not with the pages; and the digest of its inputs. In an incremental
+def write_search(folder: Path, dataset_of: dict[str, Dataset], published: dict[str, pa.Table], known: KnownNumbers,
+                 previous: Path | None = None, previous_inputs: str | None = None) -> tuple[list[Finding], str]:
+    """The search index of every published subject and document number (``published``: each
+    dataset's :func:`published_table`), and what it holds that must not be published (see
+    :func:`refuse_private`), named by its place in the site: scanned here, beside the build, not
+    with the pages; and the digest of its inputs. In an incremental
     build, files the site's index (``previous``) holds byte for byte are linked, not written,
     and not scanned again: as an unchanged page is not. When the inputs are those the site's
     index was made from (``previous_inputs``), that index is linked whole and nothing is made."""
-    subjects, documents = search_tables(disclosures)
+    subjects, documents = search_tables(SearchRecords({name: DatasetRecords(dataset_of[name], table.append_column(
+        "page_id", page_ids(table))) for name, table in published.items()}))
     inputs = inputs_digest(subjects, documents)
     if previous is not None and inputs == previous_inputs and (previous / "meta.json").is_file():
         shutil.copytree(previous, folder, copy_function=link_or_copy)
@@ -414,6 +418,14 @@ def write_search(folder: Path, disclosures: Disclosures, known: KnownNumbers, pr
 
 
 SEARCH_INDEX = "searchindex"
+
+
+@dataclass
+class SearchRecords:
+    """What :func:`search_tables` reads of :class:`Disclosures`: each dataset's published records
+    with their subjects' page ids."""
+
+    by_dataset: dict[str, DatasetRecords]
 
 
 def answer_theme_sitemap_probes(site: Path) -> None:
