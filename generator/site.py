@@ -187,9 +187,9 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
                            published={name: records.table for name, records in disclosures.by_dataset.items()},
                            record_digests=disclosures.digests_of, history_cache=history_cache(out))
         phases.done("feeds (plan)")
-        gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, feeds, site)
         rendered = work / "rendered"  # mkdocs empties the folder it renders into: its own, moved in when done
-        hand_written = beside.start(render_site, config, docs, rendered, as_of)
+        hand_written = beside.start(hand_written_pages, project, config, docs, rendered, as_of, intake, decisions, policy,
+                                    open_data, disclosures, feeds, site)
         units, feed_families = plan_units(disclosures, feeds, index, listings)
         todo = Work(before is not None, {kind: u.changed(before.units.get(kind)) if before else None for kind, u in units.items()})
         phases.done("what changed")
@@ -456,6 +456,16 @@ def sitemap_entries(docs: Path, pages: GeneratedPages, as_of: date) -> list[tupl
     listing_paths, listing_days = zip(*pages.listings.lastmod, strict=True) if pages.listings.lastmod else ((), ())
     return [(hand_written, [today] * len(hand_written)), pages.subjects.lastmod, (listing_paths, listing_days),
             (indexes, [today] * len(indexes))]
+
+
+def hand_written_pages(project: Path, config: Path, docs: Path, rendered: Path, as_of: date, intake: Intake,
+                       decisions: dict[str, Decisions], policy: Policy, open_data: OpenData, disclosures: Disclosures,
+                       feeds: FeedPlan, site: dict) -> None:
+    """The hand-written pages and the pages generated from the records and the schemas
+    (:func:`gather_pages`) into ``docs``, rendered by mkdocs into ``rendered``: beside the build,
+    which meanwhile finds what changed and writes the feeds."""
+    gather_pages(project, docs, intake, decisions, policy, open_data, disclosures, feeds, site)
+    render_site(config, docs, rendered, as_of)
 
 
 def gather_pages(project: Path, docs: Path, intake: Intake, decisions: dict[str, Decisions], policy: Policy,
