@@ -12,6 +12,8 @@ from urllib.parse import quote
 import feedparser
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 from lxml import etree
@@ -190,6 +192,28 @@ def test_new_corrected_and_withdrawn_records_in_every_feed_that_carries_them(his
     assert events(atom(out, "feeds/datasets/licensing.atom")) == []
     assert number[6] not in {e[1] for e in events(atom(out, f"feeds/subjects/{OTHER}.atom"))}
     assert [e[1] for e in events(atom(out, "feeds/regions/450300.atom"))] == [number[7]]
+
+
+def test_withdrawals_are_routed_once_per_release_and_kept(history, tmp_path, monkeypatch):
+    """Where a withdrawn record was shown is read from the release before the one that removed it,
+    once: kept beside the site, the next plan reads no Parquet file for it, and plans the same."""
+    _, _, number, decisions, data = history
+    plan = feeds.plan_feeds(decisions, data, date(2026, 11, 24), SITE)
+    cache = tmp_path / "history"
+    kept = feeds.plan_feeds(decisions, data, date(2026, 11, 24), SITE, history_cache=cache)
+    [routing] = (cache / feeds.ROUTING_FOLDER).iterdir()
+    assert routing.name.startswith("2026-11-24.1-") and "~penalties~" in routing.name
+    assert sorted(feather.read_table(routing)["record_id"].to_pylist()) == sorted([number[3], number[4]])
+
+    def no_reading(*args):
+        raise AssertionError("a release read again")
+
+    monkeypatch.setattr(feeds, "_routing", no_reading)
+    again = feeds.plan_feeds(decisions, data, date(2026, 11, 24), SITE, history_cache=cache)
+    assert plan.made.equals(kept.made) and plan.made.equals(again.made) and plan.events.equals(again.events)
+    withdrawn = again.made.filter(pc.equal(again.made["kind"], 1))
+    assert sorted(withdrawn["record_id"].to_pylist()) == sorted([number[3], number[4]])
+    assert set(withdrawn["page_id"].to_pylist()) == {COMPANY}
 
 
 def test_entries_say_what_was_decided_by_whom_and_when(history):

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 import json
 import math
 import re
@@ -191,6 +192,10 @@ class History:
     changed_release: np.ndarray
     changed_reason: np.ndarray
     removed: dict[str, tuple[int, str, str]]  # id → (release index, dataset, reason), last removal
+    # per release, a name for its content (version and change file's SHA-256; "" when not known)
+    keys: list[str] = field(default_factory=list)
+    # every removal in every release: record id, release index, dataset
+    removals: pa.Table | None = None
 
     @property
     def last_changes(self) -> tuple[pa.Array, np.ndarray, np.ndarray]:
@@ -365,7 +370,7 @@ def plan_feeds(decisions: dict[str, Decisions], data_dir: Path, as_of: date, sit
     records = [(load_dataset(name), tables[name], start) for name, start in zip(names, starts[:-1], strict=True)]
     digests = functools.partial(_in_order, record_digests, names) if record_digests is not None else None  # as the events
     current = pa.concat_arrays([t["record_id"].combine_chunks() for t in tables.values()]) if tables else pa.array([], pa.string())
-    parts.append(withdrawal_events(history, current, data_dir))
+    parts.append(withdrawal_events(history, current, data_dir, history_cache))
     # sorted, the events are only their numbers: the text is taken, in stream order, only for the
     # entries written, and the documents are grouped by ranks of the text in the order made
     # (copying it all was a third of the plan's time, and its text columns another quarter)
@@ -570,7 +575,14 @@ def read_history(data_dir: Path, cache: Path | None = None) -> History:
             if path.name.endswith(HISTORY_SUFFIX) and path.name not in wanted:
                 path.unlink(missing_ok=True)
     every = pa.concat_tables(parts)
-    return History(releases, *_last_changes(every), _removals(every))
+    keys = [f"{release.version}-{sha}" if sha else "" for release, sha in zip(releases, files, strict=True)]
+    routing = cache / ROUTING_FOLDER if cache is not None else None
+    if routing is not None and routing.is_dir():  # routings of releases this history no longer has
+        for path in routing.iterdir():
+            if path.name.partition("~")[0] not in keys:
+                path.unlink(missing_ok=True)
+    removals = every.filter(pc.equal(every["change"], REMOVED)).select(["record_id", "release", "dataset"])
+    return History(releases, *_last_changes(every), _removals(every), keys, removals)
 
 
 HISTORY_SUFFIX = ".arrow"
@@ -672,13 +684,16 @@ def record_events(dataset: Dataset, table: pa.Table, history: History, as_of: st
     }, schema=EVENT_SCHEMA)
 
 
-def withdrawal_events(history: History, current: pa.Array, data_dir: Path) -> pa.Table:
+def withdrawal_events(history: History, current: pa.Array, data_dir: Path, cache: Path | None = None) -> pa.Table:
     """One event per record that was published once and is not now, at the release that removed
-    it, routed by the public columns of the release before."""
+    it, routed by the public columns of the release before (kept in ``cache``: see
+    :func:`_kept_routing`)."""
     if not history.removed:
         return EVENT_SCHEMA.empty_table()
     ids = pa.array(list(history.removed), pa.string())
-    gone = ids.filter(pc.invert(pc.is_in(ids, value_set=current))).to_pylist()
+    # the ids published again, found with a hash table of the removed ids, not of every current one
+    again = current.filter(pc.is_in(current, value_set=ids))
+    gone = ids.filter(pc.invert(pc.is_in(ids, value_set=again))).to_pylist()
     batches: dict[tuple[int, str], list[str]] = {}
     for rid in gone:
         i, dataset, _ = history.removed[rid]
@@ -687,7 +702,8 @@ def withdrawal_events(history: History, current: pa.Array, data_dir: Path) -> pa
     for (i, dataset_name), rids in sorted(batches.items()):
         dataset = load_dataset(dataset_name)
         release = history.releases[i]
-        routing = _routing(data_dir, history.releases[i - 1] if i > 0 else None, dataset_name, rids)
+        routing = (_kept_routing(cache, history, i, dataset_name, data_dir, rids) if cache is not None
+                   else _routing(data_dir, history.releases[i - 1] if i > 0 else None, dataset_name, rids))
         shown = [clean(rid) for rid in rids]
         comments = [_withdrawal_comment(dataset, text, history.removed[rid][2], release.date)
                     for rid, text in zip(rids, shown, strict=True)]
@@ -725,6 +741,49 @@ def _routing(data_dir: Path, before: Release | None, dataset: str, rids: list[st
     }
     return {name: pc.if_else(found, pc.take(values, pc.fill_null(at, 0)) if len(values) else pa.nulls(len(wanted), pa.string()), "")
             for name, values in columns.items()}
+
+
+ROUTING_FOLDER = "routing"  # in the history cache
+
+
+def _kept_routing(cache: Path, history: History, i: int, dataset: str, data_dir: Path, rids: list[str]
+                  ) -> dict[str, pa.Array]:
+    """:func:`_routing` of ``rids`` (records of ``dataset`` whose last removal was release ``i``),
+    from the routing of every record release ``i`` removed from ``dataset``, made once from the
+    release before and kept in ``cache``: releases never change once published, and otherwise
+    every build would read the Parquet files of every release that ever removed a record (a
+    site rebuilt daily gains one such release a day)."""
+    before = i - 1 if i > 0 else None
+    key = history.keys[i] if i < len(history.keys) else ""
+    before_key = history.keys[before] if before is not None and before < len(history.keys) else ""
+    if not key or (before is not None and not before_key):  # the releases' content is not known: not kept
+        return _routing(data_dir, history.releases[before] if before is not None else None, dataset, rids)
+    kept = cache / ROUTING_FOLDER / f"{key}~{dataset}~{hashlib.sha256(before_key.encode()).hexdigest()[:16]}{HISTORY_SUFFIX}"
+    table = None
+    if kept.is_file():
+        try:
+            table = feather.read_table(kept)
+        except (OSError, pa.ArrowInvalid):
+            table = None
+        if table is not None and table.column_names != ["record_id", *ROUTED]:
+            table = None
+    if table is None:
+        removals = history.removals
+        every = removals.filter(pc.and_(pc.equal(removals["release"], i), pc.equal(removals["dataset"], dataset)))
+        ids = every["record_id"].to_pylist()
+        routed = _routing(data_dir, history.releases[before] if before is not None else None, dataset, ids)
+        table = pa.table({"record_id": pa.array(ids, pa.string()), **{c: routed[c] for c in ROUTED}})
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_name(kept.name + ".partial")
+        feather.write_feather(table, partial, compression="uncompressed")
+        partial.replace(kept)
+    at = pc.index_in(pa.array(rids, pa.string()), value_set=table["record_id"].combine_chunks())
+    found = pc.is_valid(at)
+    return {c: pc.if_else(found, pc.take(table[c].combine_chunks(), pc.fill_null(at, 0)) if table.num_rows
+                          else pa.nulls(len(rids), pa.string()), "") for c in ROUTED}
+
+
+ROUTED = ("page_id", "region", "authority_key", "authority")  # what _routing gives
 
 
 def _withdrawal_comment(dataset: Dataset, rid: str, reason: str, when: str) -> str:
