@@ -272,6 +272,22 @@ def save_search_inputs(site: Path, digest: str) -> None:
     (site / STATE / SEARCH_INPUTS).write_text(digest + "\n", encoding="ascii")
 
 
+SHELL = "shell-page.txt"  # the rendered shell page (HTML); not .html: the state folder holds no page
+
+
+def kept_shell(site: Path) -> str | None:
+    """The theme's shell page as the last build of ``site`` rendered it (:func:`save_shell`)."""
+    try:
+        return (site / STATE / SHELL).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def save_shell(site: Path, html: str) -> None:
+    (site / STATE).mkdir(parents=True, exist_ok=True)
+    (site / STATE / SHELL).write_text(html, encoding="utf-8")
+
+
 RECORD_DIGESTS = "record-digests.arrow"
 
 

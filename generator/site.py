@@ -36,6 +36,7 @@ from .incremental import (
     commit,
     fingerprint,
     journal_open,
+    kept_shell,
     leftovers,
     record_digests,
     recover,
@@ -43,6 +44,7 @@ from .incremental import (
     save_record_digests,
     save_release_writer,
     save_search_inputs,
+    save_shell,
     search_inputs,
     site_files,
     staging_prefix,
@@ -69,7 +71,7 @@ from .outputs.opendata import (
 )
 from .outputs.render import Beside, Step, Writer, environment
 from .outputs.search import inputs_digest, search_tables, write_search_index
-from .outputs.shell import SHELL_PAGE, Shell, source_page
+from .outputs.shell import SHELL_PAGE, Shell, source_page, take_page
 from .outputs.sitemaps import write_sitemaps
 from .outputs.statistics import home_context, statistics_context
 from .outputs.subject_pages import SubjectIndex, SubjectPagesResult, subject_digests, subject_index, write_subject_pages
@@ -103,11 +105,15 @@ class Work:
         mask = self.masks.get(kind)
         return -1 if mask is None else int(mask.sum())
 
+    def _count(self, kind: str) -> str:
+        changed = self.changed(kind)
+        return "全部" if changed < 0 else f"{changed} 个"
+
     def describe(self) -> str:
         if not self.incremental:
             return "完整构建。"
-        return (f"增量构建：重写主体页面 {self.changed('subjects')} 个、列表页 {self.changed('listings')} 个、"
-                f"主体订阅源 {self.changed('subject-feeds')} 个、其他订阅源和存档页 {self.changed('feeds')} 个，"
+        return (f"增量构建：重写主体页面 {self._count('subjects')}、列表页 {self._count('listings')}、"
+                f"主体订阅源 {self._count('subject-feeds')}、其他订阅源和存档页 {self._count('feeds')}，"
                 f"共更新 {self.moved} 个文件，删除 {self.deleted} 个。")
 
 
@@ -197,11 +203,17 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         answer_theme_sitemap_probes(staged)
         del feeds  # written: its memory goes before the pages are written
         phases.done("feeds (write)")
-        hand_written.wait()
-        move_into(rendered, staged)  # the pages are written inside its shell: first
-        phases.done("hand-written pages (mkdocs, beside the above)")
-        phases.beside_done("hand-written pages (mkdocs)", hand_written)
-        pages = write_generated_pages(project, staged, disclosures, index, listings, site, todo, phases)
+        # the generated pages are written inside the theme's page (its shell), which mkdocs renders;
+        # it is the same while the code and settings are, so an incremental build takes the last
+        # build's and does not wait, then checks it against the one rendered now
+        kept = kept_shell(out) if todo.incremental else None
+        shell = kept if kept is not None else take_hand_written(hand_written, rendered, staged, phases)
+        pages = write_generated_pages(project, staged, shell, disclosures, index, listings, site, todo, phases)
+        if kept is not None:
+            shell = take_hand_written(hand_written, rendered, staged, phases)
+            if shell != kept:  # the theme's page changed though the code and settings did not: every page again
+                todo.masks.update(subjects=None, listings=None)
+                pages = write_generated_pages(project, staged, shell, disclosures, index, listings, site, todo, phases)
         write_stamp(staged, as_of, open_data.releases[-1].version)
         write_sitemaps(staged, site["url"], sitemap_entries(docs, pages, as_of))
         phases.done("sitemaps")
@@ -222,6 +234,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         after.save(staged)
         save_release_writer(staged, open_data.written_by)
         save_search_inputs(staged, search_made_from)
+        save_shell(staged, shell)
         save_record_digests(staged, open_data.releases[-1].version, digests)
         if todo.incremental:
             todo.moved, todo.deleted = commit(staged, out, deletions(before, after), whole=(SEARCH_INDEX,))
@@ -385,11 +398,21 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def write_generated_pages(project: Path, staged: Path, disclosures: Disclosures, index: SubjectIndex, listings: ListingPlan,
-                          site: dict, todo: Work, phases: Phases) -> GeneratedPages:
+def take_hand_written(step: Step, rendered: Path, staged: Path, phases: Phases) -> str:
+    """Wait for the hand-written pages (:func:`hand_written_pages`), put them in the site, and take
+    the theme's shell page out of it: its HTML."""
+    step.wait()
+    move_into(rendered, staged)
+    phases.done("hand-written pages (mkdocs, beside the above)")
+    phases.beside_done("hand-written pages (mkdocs)", step)
+    return take_page(staged)
+
+
+def write_generated_pages(project: Path, staged: Path, shell: str, disclosures: Disclosures, index: SubjectIndex,
+                          listings: ListingPlan, site: dict, todo: Work, phases: Phases) -> GeneratedPages:
     """Subject pages, their JSON and the listings (all, or the changed ones), inside the theme's
-    shell."""
-    writer = Writer(staged, Shell.from_site(staged, site["url"]), site["url"], alternate_head)
+    shell (``shell``: the rendered shell page)."""
+    writer = Writer(staged, Shell.from_page(shell, staged, site["url"]), site["url"], alternate_head)
     env = environment(project / "templates")
     subjects = write_subject_pages(disclosures, writer, env, region_name, index, todo.masks.get("subjects"))
     phases.done("subject pages")

@@ -127,6 +127,25 @@ def test_incremental_build_equals_full_build_byte_for_byte(first, tmp_path):
     assert f"subjects/{NEW_SUBJECT}/index.html" in tree(updated)
 
 
+def test_pages_are_written_in_the_kept_shell_and_all_again_when_the_theme_page_changed(first, tmp_path):
+    """An incremental build writes its pages into the last build's shell page without waiting for
+    mkdocs, then compares it with the one mkdocs rendered: had the theme's page changed (the code
+    and settings being the same), every generated page is written again."""
+    site = first[1]
+    kept = (site / STATE / incremental.SHELL).read_text(encoding="utf-8")
+    assert "<article" in kept and "GONGSHI-SHELL-BODY" in kept
+    datasets, updated = changed_copy(first, tmp_path)
+    (updated / STATE / incremental.SHELL).write_text(kept.replace("</head>", "<!-- an older theme -->\n</head>"),
+                                                     encoding="utf-8")
+    result = build(datasets, updated, LATER)
+    assert result.work.incremental
+    assert result.work.changed("subjects") == -1 and result.work.changed("listings") == -1  # every one, again
+    assert (updated / STATE / incremental.SHELL).read_text(encoding="utf-8") == kept
+    build(datasets, tmp_path / "full", LATER, previous=site, full=True)
+    assert tree(updated) == tree(tmp_path / "full")
+    assert "an older theme" not in (updated / f"subjects/{NEW_SUBJECT}/index.html").read_text(encoding="utf-8")
+
+
 def test_a_second_build_of_the_same_input_rewrites_no_page(first, tmp_path):
     base, site = first
     again = tmp_path / "again"

@@ -47,6 +47,15 @@ def source_page() -> str:
     return SOURCE
 
 
+def take_page(site: Path) -> str:
+    """The rendered shell page's HTML, removed from the site (it is not a page of its own)."""
+    page = site / SHELL_PAGE / "index.html"
+    html = page.read_text(encoding="utf-8")
+    page.unlink()
+    page.parent.rmdir()
+    return html
+
+
 @dataclass
 class Shell:
     """The theme's page around an article, as text with ``{root}``-style holes filled per page."""
@@ -58,10 +67,14 @@ class Shell:
     @classmethod
     def from_site(cls, site: Path, site_url: str) -> Shell:
         """Read the rendered shell page from the built site and remove it from the site."""
-        page = site / SHELL_PAGE / "index.html"
-        shell = cls.parse(page.read_text(encoding="utf-8"), site_url)
-        page.unlink()
-        page.parent.rmdir()
+        return cls.from_page(take_page(site), site, site_url)
+
+    @classmethod
+    def from_page(cls, html: str, site: Path, site_url: str) -> Shell:
+        """The shell cut from a rendered shell page, for pages written into ``site`` (which gets
+        the theme's scope script the shell links to)."""
+        shell = cls.parse(html, site_url)
+        (site / SCOPE_SCRIPT).parent.mkdir(parents=True, exist_ok=True)
         (site / SCOPE_SCRIPT).write_text(SCOPE_JS, encoding="utf-8")
         return shell
 
