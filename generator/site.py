@@ -207,6 +207,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
         # it is the same while the code and settings are, so an incremental build takes the last
         # build's and does not wait, then checks it against the one rendered now
         kept = kept_shell(out) if todo.incremental else None
+        kept = kept if kept is not None and Shell.usable(kept) else None  # a damaged one: wait for mkdocs
         shell = kept if kept is not None else take_hand_written(hand_written, rendered, staged, phases)
         pages = write_generated_pages(project, staged, shell, disclosures, index, listings, site, todo, phases)
         if kept is not None:

@@ -146,6 +146,18 @@ def test_pages_are_written_in_the_kept_shell_and_all_again_when_the_theme_page_c
     assert "an older theme" not in (updated / f"subjects/{NEW_SUBJECT}/index.html").read_text(encoding="utf-8")
 
 
+def test_a_damaged_kept_shell_is_not_used(first, tmp_path):
+    """A kept shell page no shell can be cut from is left alone: the build waits for mkdocs."""
+    datasets, updated = changed_copy(first, tmp_path)
+    (updated / STATE / incremental.SHELL).write_text("<html>cut short", encoding="utf-8")
+    result = build(datasets, updated, LATER)
+    assert result.work.incremental and result.work.changed("subjects") >= 0  # only the changed pages
+    assert (updated / STATE / incremental.SHELL).read_text(encoding="utf-8") == (
+        first[1] / STATE / incremental.SHELL).read_text(encoding="utf-8")
+    build(datasets, tmp_path / "full", LATER, previous=first[1], full=True)
+    assert tree(updated) == tree(tmp_path / "full")
+
+
 def test_a_second_build_of_the_same_input_rewrites_no_page(first, tmp_path):
     base, site = first
     again = tmp_path / "again"

@@ -79,6 +79,15 @@ class Shell:
         return shell
 
     @classmethod
+    def usable(cls, html: str) -> bool:
+        """Whether a shell can be cut from ``html`` (a kept page may have been damaged)."""
+        try:
+            cls.parse(html, "")
+        except ValueError:
+            return False
+        return True
+
+    @classmethod
     def parse(cls, html: str, site_url: str) -> Shell:
         start = re.search(r'<article class="md-content__inner md-typeset">', html)
         end = html.rfind("</article>")
