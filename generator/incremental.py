@@ -56,6 +56,12 @@ def fingerprint(project: Path, extra: dict | None = None) -> str:
     return h.hexdigest()
 
 
+def generator_code() -> str:
+    """A digest of the running generator's code and rendering libraries (see :func:`_code`), for
+    things kept beside a site that this code derived."""
+    return _code()
+
+
 @functools.cache
 def _code() -> str:
     """The running generator's own code and the versions of the libraries that render: read

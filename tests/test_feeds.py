@@ -201,19 +201,24 @@ def test_withdrawals_are_routed_once_per_release_and_kept(history, tmp_path, mon
     plan = feeds.plan_feeds(decisions, data, date(2026, 11, 24), SITE)
     cache = tmp_path / "history"
     kept = feeds.plan_feeds(decisions, data, date(2026, 11, 24), SITE, history_cache=cache)
-    [routing] = (cache / feeds.ROUTING_FOLDER).iterdir()
+    [folder] = (cache / feeds.ROUTING_FOLDER).iterdir()  # named by the code that routed
+    [routing] = folder.iterdir()
     assert routing.name.startswith("2026-11-24.1-") and "~penalties~" in routing.name
     assert sorted(feather.read_table(routing)["record_id"].to_pylist()) == sorted([number[3], number[4]])
 
     def no_reading(*args):
         raise AssertionError("a release read again")
 
+    stale = cache / feeds.ROUTING_FOLDER / "0123456789abcdef" / routing.name  # another code's routing
+    stale.parent.mkdir()
+    stale.write_bytes(routing.read_bytes())
     monkeypatch.setattr(feeds, "_routing", no_reading)
     again = feeds.plan_feeds(decisions, data, date(2026, 11, 24), SITE, history_cache=cache)
     assert plan.made.equals(kept.made) and plan.made.equals(again.made) and plan.events.equals(again.events)
     withdrawn = again.made.filter(pc.equal(again.made["kind"], 1))
     assert sorted(withdrawn["record_id"].to_pylist()) == sorted([number[3], number[4]])
     assert set(withdrawn["page_id"].to_pylist()) == {COMPANY}
+    assert not stale.parent.exists() and routing.is_file()
 
 
 def test_entries_say_what_was_decided_by_whom_and_when(history):

@@ -57,6 +57,7 @@ import hashlib
 import json
 import math
 import re
+import shutil
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,7 +76,7 @@ from lxml import etree
 
 from ..disclosure import Decisions
 from ..errors import BuildError, ConfigError
-from ..incremental import array_digests, group_digests, row_digests, text_digests
+from ..incremental import array_digests, generator_code, group_digests, row_digests, text_digests
 from ..intake import key_hashes
 from ..normalize import IdIndex, hex_id_keys, one_array, string_ranks
 from ..schema import DATASET_NAMES, Dataset, load_dataset
@@ -576,11 +577,14 @@ def read_history(data_dir: Path, cache: Path | None = None) -> History:
                 path.unlink(missing_ok=True)
     every = pa.concat_tables(parts)
     keys = [f"{release.version}-{sha}" if sha else "" for release, sha in zip(releases, files, strict=True)]
-    routing = cache / ROUTING_FOLDER if cache is not None else None
-    if routing is not None and routing.is_dir():  # routings of releases this history no longer has
-        for path in routing.iterdir():
-            if path.name.partition("~")[0] not in keys:
-                path.unlink(missing_ok=True)
+    if cache is not None and (cache / ROUTING_FOLDER).is_dir():  # routings other code made, or of releases gone
+        for folder in (cache / ROUTING_FOLDER).iterdir():
+            if folder.name != _routing_code():
+                shutil.rmtree(folder, ignore_errors=True) if folder.is_dir() else folder.unlink(missing_ok=True)
+                continue
+            for path in folder.iterdir():
+                if path.name.partition("~")[0] not in keys:
+                    path.unlink(missing_ok=True)
     removals = every.filter(pc.equal(every["change"], REMOVED)).select(["record_id", "release", "dataset"])
     return History(releases, *_last_changes(every), _removals(every), keys, removals)
 
@@ -758,7 +762,8 @@ def _kept_routing(cache: Path, history: History, i: int, dataset: str, data_dir:
     before_key = history.keys[before] if before is not None and before < len(history.keys) else ""
     if not key or (before is not None and not before_key):  # the releases' content is not known: not kept
         return _routing(data_dir, history.releases[before] if before is not None else None, dataset, rids)
-    kept = cache / ROUTING_FOLDER / f"{key}~{dataset}~{hashlib.sha256(before_key.encode()).hexdigest()[:16]}{HISTORY_SUFFIX}"
+    kept = (cache / ROUTING_FOLDER / _routing_code()
+            / f"{key}~{dataset}~{hashlib.sha256(before_key.encode()).hexdigest()[:16]}{HISTORY_SUFFIX}")
     table = None
     if kept.is_file():
         try:
@@ -784,6 +789,12 @@ def _kept_routing(cache: Path, history: History, i: int, dataset: str, data_dir:
 
 
 ROUTED = ("page_id", "region", "authority_key", "authority")  # what _routing gives
+
+
+def _routing_code() -> str:
+    """The folder of the kept routings: named by the generator's code, which makes the page ids,
+    region codes and authority keys from a release's columns (other code's are removed)."""
+    return generator_code()[:16]
 
 
 def _withdrawal_comment(dataset: Dataset, rid: str, reason: str, when: str) -> str:

@@ -65,11 +65,6 @@ class Shell:
     site_name: str
 
     @classmethod
-    def from_site(cls, site: Path, site_url: str) -> Shell:
-        """Read the rendered shell page from the built site and remove it from the site."""
-        return cls.from_page(take_page(site), site, site_url)
-
-    @classmethod
     def from_page(cls, html: str, site: Path, site_url: str) -> Shell:
         """The shell cut from a rendered shell page, for pages written into ``site`` (which gets
         the theme's scope script the shell links to)."""
