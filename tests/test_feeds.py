@@ -571,13 +571,14 @@ def test_stream_order_equals_the_four_key_sort(hexadecimal):
 
 
 def test_release_history_is_read_once_and_kept_as_rows(history, tmp_path, monkeypatch):
-    """Each release's change file becomes rows kept beside the site; a later read takes them,
-    gives the history the change files give (each id's last change, in the order ids first
-    appear, and its last removal), and stale entries go. A dict built change by change is the
-    reference."""
+    """Each release's change file becomes rows kept beside the site, and what the feeds need of
+    them all (each id's last change, in the order ids first appear, and its last removal) is kept
+    as a summary: a later read takes the summary and reads no release again, and stale entries
+    go. A dict built change by change is the reference."""
     import json as jsonlib
 
-    from generator.outputs import feeds
+    from generator.incremental import generator_code
+    from generator.outputs import history as release_history
 
     _, _, number, _, data = history
     reference_changed: dict[str, tuple[int, str]] = {}
@@ -591,11 +592,15 @@ def test_release_history_is_read_once_and_kept_as_rows(history, tmp_path, monkey
     cache = tmp_path / "history-cache"
     cache.mkdir()
     (cache / "2020-01-01.1-stale.arrow").write_bytes(b"")
+    (cache / "summary" / "other-code").mkdir(parents=True)
     found = [feeds.read_history(data), feeds.read_history(data, cache)]
-    assert sorted(p.name.rsplit("-", 1)[0] for p in cache.iterdir()) == sorted(versions)  # the stale one went
+    assert sorted(p.name.rsplit("-", 1)[0] for p in cache.glob("*.arrow")) == sorted(versions)  # the stale one went
+    assert [p.name for p in (cache / "summary").iterdir()] == [generator_code()[:16]]  # other code's summaries went
     loads = jsonlib.loads
     monkeypatch.setattr(feeds.json, "loads", lambda text, *a, **k: pytest.fail("a change file read again")
                         if text.lstrip().startswith("[") else loads(text, *a, **k))
+    for module in (feeds, release_history):
+        monkeypatch.setattr(module, "release_changes", lambda *a: pytest.fail("a release's rows read again"))
     found.append(feeds.read_history(data, cache))
     for h in found:
         ids, releases, reasons = h.last_changes

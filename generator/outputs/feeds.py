@@ -82,6 +82,7 @@ from ..normalize import IdIndex, hex_id_keys, one_array, string_ranks
 from ..schema import DATASET_NAMES, Dataset, load_dataset
 from ..subjects import page_ids, record_anchor, region_codes, subject_path
 from .disclosures import authority_keys
+from .history import HISTORY_SUFFIX, REMOVED, Summary, release_changes, summary
 from .opendata import published_table, release_parquet_files
 from .render import run_parallel, shared
 
@@ -184,29 +185,44 @@ class Release:
 
 @dataclass
 class History:
-    """What the releases say about every record id that ever was published."""
+    """What the releases say about every record id that ever was published (:mod:`.history`)."""
 
     releases: list[Release]
-    # every id added or modified in some release: its last change (release index, "new" or the
-    # modification reason), in the order the ids first appear
-    changed_ids: pa.Array
-    changed_release: np.ndarray
-    changed_reason: np.ndarray
-    removed: dict[str, tuple[int, str, str]]  # id → (release index, dataset, reason), last removal
+    summary: Summary
     # per release, a name for its content (version and change file's SHA-256; "" when not known)
     keys: list[str] = field(default_factory=list)
-    # every removal in every release: record id, release index, dataset
-    removals: pa.Table | None = None
+    # per release, its change rows (:func:`.history.release_changes`)
+    rows_of: list[Callable[[], pa.Table]] = field(default_factory=list)
 
-    @property
+    @functools.cached_property
     def last_changes(self) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-        """The ids, and per id the release index and the reason of its last change."""
-        return self.changed_ids, self.changed_release, self.changed_reason
+        """Every id added or modified in some release, in the order the ids first appear, and
+        per id the release index and the reason of its last change."""
+        changed = self.summary.changed
+        if not changed.num_rows:
+            return pa.array([], pa.string()), np.zeros(0, np.int32), np.zeros(0, dtype=object)
+        reasons = pc.dictionary_encode(one_array(changed["reason"]))
+        labels = np.array(reasons.dictionary.to_pylist(), dtype=object)
+        return (one_array(changed["record_id"]), one_array(changed["release"]).to_numpy().astype(np.int32),
+                labels[reasons.indices.to_numpy(zero_copy_only=False)])
 
     @functools.cached_property
     def changed_index(self) -> IdIndex:
         """Where a record id is among the ids of :attr:`last_changes`."""
-        return IdIndex(self.changed_ids)
+        return IdIndex(self.last_changes[0])
+
+    @functools.cached_property
+    def removed(self) -> dict[str, tuple[int, str, str]]:
+        """Every id removed in some release: its last removal (release index, dataset, reason)."""
+        rows = self.summary.removed
+        return {rid: (int(i), dataset, reason) for rid, i, dataset, reason in
+                zip(*(rows[c].to_pylist() for c in ("record_id", "release", "dataset", "reason")), strict=True)}
+
+    def removals(self, i: int, dataset: str) -> list[str]:
+        """The ids release ``i`` removed from ``dataset``, in its change file's order."""
+        rows = self.rows_of[i]()
+        rows = rows.filter(pc.and_(pc.equal(rows["change"], REMOVED), pc.equal(rows["dataset"], dataset)))
+        return rows["record_id"].to_pylist()
 
 
 @dataclass(frozen=True)
@@ -567,16 +583,15 @@ def read_history(data_dir: Path, cache: Path | None = None) -> History:
             raise BuildError(f"{index_file} 中的版本「{release.version}」（{release.date}）不是 YYYY-MM-DD.N 形式。"
                              "请检查开放数据目录是否被改动过。")
     files = [{f["path"]: f.get("sha256", "") for f in r.get("files", [])}.get("changes.json", "") for r in index["releases"]]
-    parts = [_release_changes(data_dir / "releases" / release.version / "changes.json", i, cache, f"{release.version}-{sha}"
-                              if sha and cache is not None else None)
-             for i, (release, sha) in enumerate(zip(releases, files, strict=True))]
+    keys = [f"{release.version}-{sha}" if sha else "" for release, sha in zip(releases, files, strict=True)]
+    rows_of = [functools.partial(release_changes, data_dir / "releases" / release.version / "changes.json", i, cache,
+                                 key if key and cache is not None else None)
+               for i, (release, key) in enumerate(zip(releases, keys, strict=True))]
     if cache is not None and cache.is_dir():  # entries of releases this history no longer has
-        wanted = {f"{release.version}-{sha}{HISTORY_SUFFIX}" for release, sha in zip(releases, files, strict=True)}
+        wanted = {f"{key}{HISTORY_SUFFIX}" for key in keys}
         for path in cache.iterdir():
             if path.name.endswith(HISTORY_SUFFIX) and path.name not in wanted:
                 path.unlink(missing_ok=True)
-    every = pa.concat_tables(parts)
-    keys = [f"{release.version}-{sha}" if sha else "" for release, sha in zip(releases, files, strict=True)]
     if cache is not None and (cache / ROUTING_FOLDER).is_dir():  # routings other code made, or of releases gone
         for folder in (cache / ROUTING_FOLDER).iterdir():
             if folder.name != _routing_code():
@@ -585,67 +600,7 @@ def read_history(data_dir: Path, cache: Path | None = None) -> History:
             for path in folder.iterdir():
                 if path.name.partition("~")[0] not in keys:
                     path.unlink(missing_ok=True)
-    removals = every.filter(pc.equal(every["change"], REMOVED)).select(["record_id", "release", "dataset"])
-    return History(releases, *_last_changes(every), _removals(every), keys, removals)
-
-
-HISTORY_SUFFIX = ".arrow"
-CHANGES_SCHEMA = pa.schema([("record_id", pa.string()), ("release", pa.int32()), ("change", pa.int8()),
-                            ("dataset", pa.string()), ("reason", pa.string())])
-ADDED, MODIFIED, REMOVED = 0, 1, 2
-
-
-def _release_changes(path: Path, i: int, cache: Path | None, key: str | None) -> pa.Table:
-    """A release's change file as rows (record id, release index, change, dataset, reason), in
-    the file's order; kept in ``cache`` under ``key`` (the release and its file's SHA-256 from
-    the release index), since a release never changes once published."""
-    kept = cache / f"{key}{HISTORY_SUFFIX}" if cache is not None and key is not None else None
-    if kept is not None and kept.is_file():
-        try:
-            table = feather.read_table(kept)
-            if table.schema.equals(CHANGES_SCHEMA) and (not table.num_rows or pc.all(pc.equal(table["release"], i)).as_py()):
-                return table
-        except (OSError, pa.ArrowInvalid):
-            pass
-    ids, changes, names, reasons = [], [], [], []
-    for entry in json.loads(path.read_text(encoding="utf-8")):
-        dataset = entry["dataset"]
-        for change, key_name in ((ADDED, "added"), (MODIFIED, "modified"), (REMOVED, "removed")):
-            found = entry[key_name]
-            ids += [e["record_id"] for e in found]
-            changes += [change] * len(found)
-            names += [dataset] * len(found)
-            reasons += ["new" if change == ADDED else e["reason"] for e in found]
-    table = pa.table({"record_id": pa.array(ids, pa.string()), "release": pa.array(np.full(len(ids), i, np.int32)),
-                      "change": pa.array(np.array(changes, np.int8)), "dataset": pa.array(names, pa.string()),
-                      "reason": pa.array(reasons, pa.string())}, schema=CHANGES_SCHEMA)
-    if kept is not None:
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        partial = kept.with_name(kept.name + ".partial")
-        feather.write_feather(table, partial, compression="uncompressed")
-        partial.replace(kept)
-    return table
-
-
-def _last_changes(every: pa.Table) -> tuple[pa.Array, np.ndarray, np.ndarray]:
-    """Per id added or modified, its last change, ids in the order they first appear."""
-    rows = every.filter(pc.less(every["change"], REMOVED))
-    if not rows.num_rows:
-        return pa.array([], pa.string()), np.zeros(0, np.int32), np.zeros(0, dtype=object)
-    coded = pc.dictionary_encode(one_array(rows["record_id"]))
-    codes = coded.indices.to_numpy(zero_copy_only=False)
-    _, first_from_end = np.unique(codes[::-1], return_index=True)  # per id (in code order), its last row
-    last = len(codes) - 1 - first_from_end
-    reasons = pc.dictionary_encode(one_array(rows["reason"]).take(pa.array(last)))
-    labels = np.array(reasons.dictionary.to_pylist(), dtype=object)
-    return (coded.dictionary, one_array(rows["release"]).to_numpy()[last].astype(np.int32),
-            labels[reasons.indices.to_numpy(zero_copy_only=False)] if len(labels) else np.zeros(len(last), dtype=object))
-
-
-def _removals(every: pa.Table) -> dict[str, tuple[int, str, str]]:
-    rows = every.filter(pc.equal(every["change"], REMOVED))
-    return {rid: (int(i), dataset, reason) for rid, i, dataset, reason in
-            zip(*(rows[c].to_pylist() for c in ("record_id", "release", "dataset", "reason")), strict=True)}
+    return History(releases, summary(rows_of, keys, cache), keys, rows_of)
 
 
 def record_events(dataset: Dataset, table: pa.Table, history: History, as_of: str) -> pa.Table:
@@ -692,25 +647,32 @@ def withdrawal_events(history: History, current: pa.Array, data_dir: Path, cache
     """One event per record that was published once and is not now, at the release that removed
     it, routed by the public columns of the release before (kept in ``cache``: see
     :func:`_kept_routing`)."""
-    if not history.removed:
+    removed = history.summary.removed
+    if not removed.num_rows:
         return EVENT_SCHEMA.empty_table()
-    ids = pa.array(list(history.removed), pa.string())
+    ids = one_array(removed["record_id"])
     # the ids published again, found with a hash table of the removed ids, not of every current one
     again = current.filter(pc.is_in(current, value_set=ids))
-    gone = ids.filter(pc.invert(pc.is_in(ids, value_set=again))).to_pylist()
-    batches: dict[tuple[int, str], list[str]] = {}
-    for rid in gone:
-        i, dataset, _ = history.removed[rid]
-        batches.setdefault((i, dataset), []).append(rid)
+    gone = np.flatnonzero(pc.invert(pc.is_in(ids, value_set=again)).to_numpy(zero_copy_only=False))
+    # in batches of one release and dataset, in that order; each in the order of the removals
+    names = sorted(pc.unique(removed["dataset"]).to_pylist())
+    dataset_of = pc.index_in(one_array(removed["dataset"]), value_set=pa.array(names, pa.string())).to_numpy(zero_copy_only=False)[gone]
+    release_of = one_array(removed["release"]).to_numpy()[gone]
+    by_batch = np.lexsort((dataset_of, release_of))  # stable: the removals' order within a batch
+    order, batch_of = gone[by_batch], np.column_stack([release_of[by_batch], dataset_of[by_batch]])
+    starts = np.flatnonzero(np.r_[True, (batch_of[1:] != batch_of[:-1]).any(axis=1)]) if len(order) else order
+    all_ids, all_reasons = ids.take(pa.array(order)).to_pylist(), removed["reason"].take(pa.array(order)).to_pylist()
     parts = []
-    for (i, dataset_name), rids in sorted(batches.items()):
+    for start, end in zip(starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
+        i, dataset_name = int(batch_of[start, 0]), names[int(batch_of[start, 1])]
+        rids, reasons = all_ids[start:end], all_reasons[start:end]
         dataset = load_dataset(dataset_name)
         release = history.releases[i]
         routing = (_kept_routing(cache, history, i, dataset_name, data_dir, rids) if cache is not None
                    else _routing(data_dir, history.releases[i - 1] if i > 0 else None, dataset_name, rids))
         shown = [clean(rid) for rid in rids]
-        comments = [_withdrawal_comment(dataset, text, history.removed[rid][2], release.date)
-                    for rid, text in zip(rids, shown, strict=True)]
+        comments = [_withdrawal_comment(dataset, text, reason, release.date)
+                    for text, reason in zip(shown, reasons, strict=True)]
         n = len(rids)
         parts.append(pa.table({
             "kind": pa.array(np.ones(n, np.int8)), "ds": pa.array(np.full(n, DATASET_NAMES.index(dataset_name), np.int8)),
@@ -773,9 +735,7 @@ def _kept_routing(cache: Path, history: History, i: int, dataset: str, data_dir:
         if table is not None and table.column_names != ["record_id", *ROUTED]:
             table = None
     if table is None:
-        removals = history.removals
-        every = removals.filter(pc.and_(pc.equal(removals["release"], i), pc.equal(removals["dataset"], dataset)))
-        ids = every["record_id"].to_pylist()
+        ids = history.removals(i, dataset)
         routed = _routing(data_dir, history.releases[before] if before is not None else None, dataset, ids)
         table = pa.table({"record_id": pa.array(ids, pa.string()), **{c: routed[c] for c in ROUTED}})
         kept.parent.mkdir(parents=True, exist_ok=True)
