@@ -7,6 +7,7 @@ decision is vectorised over a dataset's records; dates are NumPy ``datetime64[D]
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -79,8 +80,7 @@ def decide(dataset: Dataset, records: pa.Table, as_of: date, policy: Policy | No
     policy = policy or Policy()
     n = records.num_rows
     today = np.datetime64(as_of, "D")
-    column = {name: one_array(records[name]) if records.num_rows else pa.array([], pa.string())
-              for name in dataset.field_names}
+    column = _Columns(records, dataset.field_names)
     if dataset.name == "penalties":
         until, reason, severity, regime = _penalties(column, today, policy)
     elif dataset.name == "licensing":
@@ -106,6 +106,30 @@ def decide(dataset: Dataset, records: pa.Table, as_of: date, policy: Policy | No
     table = table.append_column(REGIME, regime)
     table = table.append_column(UNDER_OBJECTION, pa.array(under_objection & published, pa.bool_()))
     return Decisions(dataset, as_of, table)
+
+
+class _Columns(Mapping):
+    """The record fields a rule reads, each as one array, made when first read: the intake's
+    columns come in a chunk per input file, and most fields are never read here."""
+
+    def __init__(self, records: pa.Table, names: list[str]) -> None:
+        self._records, self._names, self._made = records, names, {}
+
+    def __getitem__(self, name: str) -> pa.Array:
+        if name not in self._made:
+            if name not in self._names:
+                raise KeyError(name)
+            self._made[name] = one_array(self._records[name]) if self._records.num_rows else pa.array([], pa.string())
+        return self._made[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 # ---------------------------------------------------------------------------------------------
