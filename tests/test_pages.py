@@ -411,3 +411,22 @@ def test_a_new_record_rewrites_the_page_it_lands_on_not_the_pages_after(small_pa
     for path in ("datasets/penalties/2025-12", "months/2025-12", "datasets/penalties"):
         assert {p.relative_to(out).as_posix(): p.read_bytes() for p in (out / path).rglob("*.html")} == \
             {p.relative_to(full).as_posix(): p.read_bytes() for p in (full / path).rglob("*.html")}
+
+
+def test_a_listing_page_digest_names_its_own_neighbours(demo):
+    """A listing page's digest covers where it is and its newer and older page: taken from the
+    task list (a group's pages are consecutive tasks), they are the group's own pages."""
+    from generator.outputs.disclosures import gather
+    from generator.outputs.listings import page_path, plan_listings
+    from generator.site import region_name
+
+    _, result = demo
+    plan = plan_listings(gather(result.decisions), region_name)
+    paths = plan.page_paths
+    assert paths == [page_path(group, page) for _, group, page in plan.tasks]
+    assert len(set(paths)) == len(paths) and any(group.pages > 1 for _, group, _ in plan.tasks)
+    for i, (_, group, page) in enumerate(plan.tasks):
+        if page > 1:
+            assert paths[i - 1] == page_path(group, page - 1)
+        if page < group.pages:
+            assert paths[i + 1] == page_path(group, page + 1)

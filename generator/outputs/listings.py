@@ -25,6 +25,7 @@ of each page.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -113,6 +114,11 @@ class ListingPlan:
     tasks: list[tuple[str, Group, int]]
 
     def paths(self) -> list[str]:
+        return self.page_paths
+
+    @functools.cached_property
+    def page_paths(self) -> list[str]:
+        """Each task's page path (made once: the digests, the units and the sitemaps ask)."""
         return [page_path(group, page) for _, group, page in self.tasks]
 
     def rows(self, group: Group, page: int) -> tuple[int, int]:
@@ -136,14 +142,16 @@ class ListingPlan:
             # pages may overlap (a landing page repeats its newest month's first rows): prefix sums
             sums = np.vstack([np.zeros((1, 2), np.uint64), np.cumsum(ordered, axis=0, dtype=np.uint64)])
             out[picked] = sums[bounds[:, 1]] - sums[bounds[:, 0]]
-        return out + text_digests(_meta(group, page) for _, group, page in self.tasks)
+        paths = self.page_paths
+        return out + text_digests(_meta(group, page, paths, i) for i, (_, group, page) in enumerate(self.tasks))
 
 
-def _meta(group: Group, page: int) -> str:
-    """What a page says besides its rows: a landing page or a month's first page its counts and
-    months, a later page only where it is and its neighbours (see the module's docstring)."""
-    where = f"{group.kind}|{group.key}|{group.name}|{group.month}|{page_path(group, page)}|"
-    pager = f"{page_path(group, page - 1) if page > 1 else ''}|{page_path(group, page + 1) if page < group.pages else ''}|"
+def _meta(group: Group, page: int, paths: list[str], i: int) -> str:
+    """What page ``i`` (``paths``: every task's page path; a group's pages are consecutive
+    tasks) says besides its rows: a landing page or a month's first page its counts and months,
+    a later page only where it is and its neighbours (see the module's docstring)."""
+    where = f"{group.kind}|{group.key}|{group.name}|{group.month}|{paths[i]}|"
+    pager = f"{paths[i - 1] if page > 1 else ''}|{paths[i + 1] if page < group.pages else ''}|"
     if page > 1:
         return where + pager
     months = [(m.month, m.total) for m in group.months]
@@ -203,7 +211,7 @@ def page_dates(plan: ListingPlan) -> list[tuple[str, str]]:
         return []
     firsts = [int(plan.orders[kind][plan.rows(group, page)[0]]) for kind, group, page in plan.tasks]
     dates = plan.listing["date"].take(pa.array(firsts, pa.int64())).to_pylist()
-    return [(page_path(group, page), date or "") for (_, group, page), date in zip(plan.tasks, dates, strict=True)]
+    return [(path, date or "") for path, date in zip(plan.page_paths, dates, strict=True)]
 
 
 def page_path(group: Group, page: int) -> str:
