@@ -608,3 +608,18 @@ def test_release_history_is_read_once_and_kept_as_rows(history, tmp_path, monkey
             [(k, *v) for k, v in reference_changed.items()]
         assert h.removed == reference_removed
     assert reference_changed[number[2]] == (1, "corrected") and number[3] in reference_removed
+
+
+def test_withdrawal_notices_are_made_by_arrow_as_one_by_one():
+    """The withdrawal notices of a batch, made with Arrow, say what the notice of each record
+    says: every reason, an unknown or missing one, and ids cleaned of what XML cannot carry."""
+    from generator.outputs.feeds import WITHDRAWAL_REASONS, clean, column, withdrawal_comment, withdrawal_comments
+
+    dataset = load_dataset("penalties")
+    rids = ["0123456789abcdef0123", "bad\x01id\twith\ncontrols", "", "记录"] * 3
+    reasons = [*WITHDRAWAL_REASONS, "unknown", None, "", "expired", "revoked", "repaired", "objection", "expired"]
+    shown = column(pa.table({"record_id": pa.array(rids, pa.string())}), "record_id")
+    assert shown.to_pylist() == [clean(r) for r in rids]
+    made = withdrawal_comments(dataset, shown, pa.array(reasons, pa.string()), "2026-11-20")
+    assert made.to_pylist() == [withdrawal_comment(dataset, clean(rid), reason or "", "2026-11-20")
+                                for rid, reason in zip(rids, reasons, strict=True)]

@@ -661,36 +661,34 @@ def withdrawal_events(history: History, current: pa.Array, data_dir: Path, cache
     by_batch = np.lexsort((dataset_of, release_of))  # stable: the removals' order within a batch
     order, batch_of = gone[by_batch], np.column_stack([release_of[by_batch], dataset_of[by_batch]])
     starts = np.flatnonzero(np.r_[True, (batch_of[1:] != batch_of[:-1]).any(axis=1)]) if len(order) else order
-    all_ids, all_reasons = ids.take(pa.array(order)).to_pylist(), removed["reason"].take(pa.array(order)).to_pylist()
+    all_ids, all_reasons = ids.take(pa.array(order)), one_array(removed["reason"]).take(pa.array(order))
     parts = []
     for start, end in zip(starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
         i, dataset_name = int(batch_of[start, 0]), names[int(batch_of[start, 1])]
-        rids, reasons = all_ids[start:end], all_reasons[start:end]
+        rids, reasons = all_ids.slice(start, end - start), all_reasons.slice(start, end - start)
         dataset = load_dataset(dataset_name)
         release = history.releases[i]
         routing = (_kept_routing(cache, history, i, dataset_name, data_dir, rids) if cache is not None
                    else _routing(data_dir, history.releases[i - 1] if i > 0 else None, dataset_name, rids))
-        shown = [clean(rid) for rid in rids]
-        comments = [_withdrawal_comment(dataset, text, reason, release.date)
-                    for text, reason in zip(shown, reasons, strict=True)]
+        shown = column(pa.table({"record_id": rids}), "record_id")
         n = len(rids)
         parts.append(pa.table({
             "kind": pa.array(np.ones(n, np.int8)), "ds": pa.array(np.full(n, DATASET_NAMES.index(dataset_name), np.int8)),
-            "record_id": pa.array(shown, pa.string()),
+            "record_id": shown,
             "page_id": routing["page_id"], "region": routing["region"], "authority_key": routing["authority_key"],
-            "authority": routing["authority"], "subject": pa.array([""] * n, pa.string()),
-            "date": pa.array([release.date] * n, pa.string()), "rel": pa.array(np.full(n, i, np.int32)),
-            "published": pa.array([""] * n, pa.string()), "note": pa.array([""] * n, pa.string()),
-            "title": pa.array([""] * n, pa.string()),
-            "text": pa.array(comments, pa.string()),
+            "authority": routing["authority"], "subject": pa.repeat(pa.scalar("", pa.string()), n),
+            "date": pa.repeat(pa.scalar(release.date, pa.string()), n), "rel": pa.array(np.full(n, i, np.int32)),
+            "published": pa.repeat(pa.scalar("", pa.string()), n), "note": pa.repeat(pa.scalar("", pa.string()), n),
+            "title": pa.repeat(pa.scalar("", pa.string()), n),
+            "text": withdrawal_comments(dataset, shown, reasons, release.date),
         }, schema=EVENT_SCHEMA))
     return pa.concat_tables(parts) if parts else EVENT_SCHEMA.empty_table()
 
 
-def _routing(data_dir: Path, before: Release | None, dataset: str, rids: list[str]) -> dict[str, pa.Array]:
+def _routing(data_dir: Path, before: Release | None, dataset: str, rids: pa.Array | list[str]) -> dict[str, pa.Array]:
     """Page id, region, authority key and name of withdrawn records, from the public columns of
     the release that still had them; blank where that release is missing (history cut short)."""
-    wanted = pa.array(rids, pa.string())
+    wanted = rids if isinstance(rids, pa.Array) else pa.array(rids, pa.string())
     paths = release_parquet_files(data_dir / "releases" / before.version, dataset) if before else []
     if paths:
         table = pa.concat_tables([pq.read_table(path, columns=list(ROUTING_COLUMNS)) for path in paths])
@@ -712,7 +710,7 @@ def _routing(data_dir: Path, before: Release | None, dataset: str, rids: list[st
 ROUTING_FOLDER = "routing"  # in the history cache
 
 
-def _kept_routing(cache: Path, history: History, i: int, dataset: str, data_dir: Path, rids: list[str]
+def _kept_routing(cache: Path, history: History, i: int, dataset: str, data_dir: Path, rids: pa.Array
                   ) -> dict[str, pa.Array]:
     """:func:`_routing` of ``rids`` (records of ``dataset`` whose last removal was release ``i``),
     from the routing of every record release ``i`` removed from ``dataset``, made once from the
@@ -742,7 +740,7 @@ def _kept_routing(cache: Path, history: History, i: int, dataset: str, data_dir:
         partial = kept.with_name(kept.name + ".partial")
         feather.write_feather(table, partial, compression="uncompressed")
         partial.replace(kept)
-    at = pc.index_in(pa.array(rids, pa.string()), value_set=table["record_id"].combine_chunks())
+    at = pc.index_in(rids, value_set=table["record_id"].combine_chunks())
     found = pc.is_valid(at)
     return {c: pc.if_else(found, pc.take(table[c].combine_chunks(), pc.fill_null(at, 0)) if table.num_rows
                           else pa.nulls(len(rids), pa.string()), "") for c in ROUTED}
@@ -757,8 +755,21 @@ def _routing_code() -> str:
     return generator_code()[:16]
 
 
-def _withdrawal_comment(dataset: Dataset, rid: str, reason: str, when: str) -> str:
+def withdrawal_comment(dataset: Dataset, rid: str, reason: str, when: str) -> str:
+    """What a withdrawal notice says (``rid``: the record id as shown)."""
     return f"{WITHDRAWAL_REASONS.get(reason, '已停止公示')}：{dataset.title}记录（记录标识 {rid}）自 {when} 起停止公示。"
+
+
+def withdrawal_comments(dataset: Dataset, shown: pa.Array, reasons: pa.Array, when: str) -> pa.Array:
+    """:func:`withdrawal_comment` of every record, made by Arrow: no Python string per record (a
+    site rebuilt daily for years has withdrawn most records it ever published)."""
+    reasons = pc.fill_null(reasons, "")
+    known = pa.array(list(WITHDRAWAL_REASONS), pa.string())
+    labels = pa.array([*WITHDRAWAL_REASONS.values(), "已停止公示"], pa.string())
+    label = pc.take(labels, pc.fill_null(pc.index_in(reasons, value_set=known), len(known)))
+    text = functools.partial(pa.scalar, type=pa.string())
+    return pc.binary_join_element_wise(label, text(f"：{dataset.title}记录（记录标识 "), shown,
+                                       text(f"）自 {when} 起停止公示。"), text(""))
 
 
 def _titles(dataset: Dataset, table: pa.Table) -> pa.Array:
