@@ -15,10 +15,10 @@ same last change and removal.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,7 +122,7 @@ def _last_rows(kept: pa.Table, rows: pa.Table, schema: pa.Schema) -> pa.Table:
     return both.take(pa.array(order)).combine_chunks()
 
 
-def summary(rows_of: list[functools.partial], keys: list[str], cache: Path | None) -> Summary:
+def summary(rows_of: list[Callable[[], pa.Table]], keys: list[str], cache: Path | None) -> Summary:
     """The summary of the releases whose rows ``rows_of`` gives (oldest first; ``keys``: a name
     for each one's content, "" when not known). With ``cache``, the summary of the longest run
     of the first releases kept there is read, and only the releases after it are folded in;
