@@ -606,7 +606,9 @@ def test_release_history_is_read_once_and_kept_as_rows(history, tmp_path, monkey
         ids, releases, reasons = h.last_changes
         assert list(zip(ids.to_pylist(), releases.tolist(), reasons.tolist(), strict=True)) == \
             [(k, *v) for k, v in reference_changed.items()]
-        assert h.removed == reference_removed
+        removed = h.summary.removed
+        assert {rid: (i, dataset, reason) for rid, i, dataset, reason in zip(
+            *(removed[c].to_pylist() for c in ("record_id", "release", "dataset", "reason")), strict=True)} == reference_removed
     assert reference_changed[number[2]] == (1, "corrected") and number[3] in reference_removed
 
 

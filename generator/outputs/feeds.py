@@ -82,7 +82,7 @@ from ..normalize import IdIndex, hex_id_keys, one_array, string_ranks
 from ..schema import DATASET_NAMES, Dataset, load_dataset
 from ..subjects import page_ids, record_anchor, region_codes, subject_path
 from .disclosures import authority_keys
-from .history import HISTORY_SUFFIX, REMOVED, Summary, release_changes, summary
+from .history import HISTORY_SUFFIX, REMOVED, Summary, keep_table, release_changes, summary
 from .opendata import published_table, release_parquet_files
 from .render import run_parallel, shared
 
@@ -210,13 +210,6 @@ class History:
     def changed_index(self) -> IdIndex:
         """Where a record id is among the ids of :attr:`last_changes`."""
         return IdIndex(self.last_changes[0])
-
-    @functools.cached_property
-    def removed(self) -> dict[str, tuple[int, str, str]]:
-        """Every id removed in some release: its last removal (release index, dataset, reason)."""
-        rows = self.summary.removed
-        return {rid: (int(i), dataset, reason) for rid, i, dataset, reason in
-                zip(*(rows[c].to_pylist() for c in ("record_id", "release", "dataset", "reason")), strict=True)}
 
     def removals(self, i: int, dataset: str) -> list[str]:
         """The ids release ``i`` removed from ``dataset``, in its change file's order."""
@@ -736,10 +729,7 @@ def _kept_routing(cache: Path, history: History, i: int, dataset: str, data_dir:
         ids = history.removals(i, dataset)
         routed = _routing(data_dir, history.releases[before] if before is not None else None, dataset, ids)
         table = pa.table({"record_id": pa.array(ids, pa.string()), **{c: routed[c] for c in ROUTED}})
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        partial = kept.with_name(kept.name + ".partial")
-        feather.write_feather(table, partial, compression="uncompressed")
-        partial.replace(kept)
+        keep_table(table, kept)
     at = pc.index_in(rids, value_set=table["record_id"].combine_chunks())
     found = pc.is_valid(at)
     return {c: pc.if_else(found, pc.take(table[c].combine_chunks(), pc.fill_null(at, 0)) if table.num_rows

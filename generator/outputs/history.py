@@ -81,7 +81,7 @@ def release_changes(path: Path, i: int, cache: Path | None, key: str | None) -> 
                       "change": pa.array(np.array(changes, np.int8)), "dataset": pa.array(names, pa.string()),
                       "reason": pa.array(reasons, pa.string())}, schema=CHANGES_SCHEMA)
     if kept is not None:
-        _write(table, kept)
+        keep_table(table, kept)
     return table
 
 
@@ -168,8 +168,8 @@ def _keep_summary(folder: Path, keys: list[str], found: Summary, written: bool, 
         partial = folder / f"{name}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        _write(found.changed, partial / "changed.arrow")
-        _write(found.removed, partial / "removed.arrow")
+        keep_table(found.changed, partial / "changed.arrow")
+        keep_table(found.removed, partial / "removed.arrow")
         (partial / "keys.json").write_text(json.dumps({"releases": keys}), encoding="utf-8")
         shutil.rmtree(folder / name, ignore_errors=True)
         partial.rename(folder / name)
@@ -181,7 +181,9 @@ def _keep_summary(folder: Path, keys: list[str], found: Summary, written: bool, 
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
-def _write(table: pa.Table, path: Path) -> None:
+def keep_table(table: pa.Table, path: Path) -> None:
+    """Write ``table`` to ``path`` (Arrow IPC, uncompressed), whole or not at all: kept files
+    beside the site are read by the next build."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     feather.write_feather(table, partial, compression="uncompressed")
