@@ -95,10 +95,11 @@ def row_digests(table: pa.Table, columns: list[str] | None = None, chunk: int = 
     processes (each reads the same table; only the digests come back)."""
     names = columns or table.column_names
     if table.num_rows >= PARALLEL_ROWS and not multiprocessing.current_process().daemon:  # a pool's worker has none
-        from .outputs.render import map_parallel, workers
+        from .outputs.render import map_parallel
+        from .threads import free_cores
 
-        if workers() > 1:
-            share = -(-table.num_rows // workers())
+        if (cores := free_cores()) > 1:
+            share = -(-table.num_rows // cores)
             parts = map_parallel(_digest_range, table.num_rows, {"table": table, "names": names, "chunk": chunk}, share)
             return np.vstack(parts)
     return _row_digests(table, names, chunk)

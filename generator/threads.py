@@ -29,15 +29,45 @@ def workers() -> int:
     return max(1, int(configured)) if configured else max(1, min(8, os.cpu_count() or 1))
 
 
-def side_by_side(task: Callable[[T], R], items: Iterable[T]) -> list[R]:
-    """``[task(item) for item in items]``, the items on threads; the first exception is raised."""
+_BESIDE: list = []  # (the process that started it, process) of each process started beside the build
+_IN_STEP = {"beside": 0}  # 1 in a process started beside the build: the build works beside it
+
+
+def beside_started(process) -> None:
+    """Count ``process`` (a ``multiprocessing.Process`` working beside the build, see
+    ``render.Beside``) against the cores left for threads while it works."""
+    with _LOCK:
+        _BESIDE.append((os.getpid(), process))
+
+
+def working_beside() -> None:
+    """This process is a step beside the build (see ``render.Beside``): the build has a core."""
+    _IN_STEP["beside"] = 1
+
+
+def free_cores() -> int:
+    """Cores left for this process's threads now: :func:`workers` less one for each process
+    working beside the build (or for the build, in such a process). Threads beyond the free cores
+    do not finish sooner: they take turns with the other process, and their CPU grows (faults on
+    new memory and the allocator's locks are shared by the threads); see the performance page."""
+    me = os.getpid()
+    with _LOCK:
+        _BESIDE[:] = [(owner, p) for owner, p in _BESIDE if owner == me and p.is_alive()]
+        at_work = len(_BESIDE)
+    return max(1, workers() - at_work - _IN_STEP["beside"])
+
+
+def side_by_side(task: Callable[[T], R], items: Iterable[T], most: int = 8) -> list[R]:
+    """``[task(item) for item in items]``, the items on threads (no more than :func:`free_cores`
+    and ``most``); the first exception is raised."""
     items = list(items)
-    if workers() == 1 or len(items) < 2:
+    threads = min(free_cores(), len(items), most)
+    if threads < 2:
         return [task(item) for item in items]
     with _LOCK:
         _RUNNING["pools"] += 1
     try:
-        with ThreadPoolExecutor(min(workers(), len(items))) as pool:
+        with ThreadPoolExecutor(threads) as pool:
             return list(pool.map(task, items))
     finally:
         with _LOCK:
@@ -58,7 +88,7 @@ def together(*tasks: Callable[[], R]) -> list[R]:
 
 def take_rows(table: pa.Table, indices: pa.Array) -> pa.Table:
     """``table.take(indices)``, column by column side by side."""
-    if len(indices) < TAKE_THREADED_ROWS or table.num_columns < 2:
+    if len(indices) < TAKE_THREADED_ROWS or table.num_columns < 2 or free_cores() < 2:
         return table.take(indices)
     return pa.Table.from_arrays(side_by_side(lambda column: column.take(indices), table.columns), schema=table.schema)
 

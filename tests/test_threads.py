@@ -28,6 +28,47 @@ def test_side_by_side_keeps_the_order_and_raises_the_first_error(monkeypatch):
         threads.side_by_side(fails, range(6))
 
 
+def thread_and_cores(_: object) -> tuple[int, int]:
+    import threading
+
+    return threading.get_ident(), threads.free_cores()
+
+
+def wait_for(path: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_threads_only_on_the_cores_no_step_beside_the_build_takes(monkeypatch, tmp_path):
+    """While a step works beside the build (render.Beside), it has a core: on two, the build's
+    side_by_side and take_rows stay on one thread; when the step has ended, both cores are the
+    build's again. In the step's own process the build has a core."""
+    import threading
+
+    from generator.outputs.render import Beside
+
+    monkeypatch.setenv("GONGSHI_WORKERS", "2")
+    assert threads.free_cores() == 2
+    go = tmp_path / "go"
+    beside = Beside()
+    step = beside.start(wait_for, str(go))
+    assert threads.free_cores() == 1
+    assert {ident for ident, _ in threads.side_by_side(thread_and_cores, range(4))} == {threading.get_ident()}
+    monkeypatch.setattr(threads, "TAKE_THREADED_ROWS", 1)
+    table = pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    assert threads.take_rows(table, pa.array([2, 0])).equals(table.take(pa.array([2, 0])))
+    in_step = beside.start(thread_and_cores, None).wait()
+    assert in_step[1] == 1  # the build works beside the step
+    go.touch()
+    step.wait()
+    assert threads.free_cores() == 2
+    assert threading.get_ident() not in {ident for ident, _ in threads.side_by_side(thread_and_cores, range(8))}
+    beside.stop()
+
+
 def test_no_forked_workers_from_threads(monkeypatch):
     """Forking beside running threads is unsafe and the forked workers' state is one per process:
     map_parallel refuses to run from side_by_side's threads, and runs again after them."""

@@ -37,7 +37,6 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -56,7 +55,7 @@ from ..normalize import IdIndex, hex_id_keys, one_array, string_buffers
 from ..provenance import Provenance
 from ..schema import Dataset, load_dataset
 from ..subjects import record_ids
-from ..threads import take_rows
+from ..threads import side_by_side, take_rows
 
 FORMATS = ("csv", "jsonl", "parquet")
 MEDIATYPES = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet"}
@@ -733,9 +732,8 @@ def _write_release(folder: Path, version: str, as_of: date, decisions: dict[str,
     # Arrow's kernels, the Parquet writer, file writes and SHA-256 let go of the GIL: the
     # months are written on threads, the largest first, and listed in a fixed order
     jobs.sort(key=lambda job: -len(job[2]))
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        for made in pool.map(write, jobs):
-            entries.update((entry["path"], entry) for entry in made)
+    for made in side_by_side(write, jobs, most=2):
+        entries.update((entry["path"], entry) for entry in made)
     (folder / "schemas").mkdir()
     for name, d in decisions.items():
         for fmt in ("csv", "jsonl"):

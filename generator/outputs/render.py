@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from ..threads import threads_at_work, workers
+from ..threads import beside_started, threads_at_work, workers, working_beside
 from .shell import Shell
 
 _WORK: dict = {}  # state shared with forked workers: set before the pool starts
@@ -220,6 +220,7 @@ class Beside:
         receive, send = context.Pipe(duplex=False)
         process = context.Process(target=_run_step, args=(send, os.getpid(), task, args))
         process.start()
+        beside_started(process)
         send.close()
         step = Step(process, receive, getattr(task, "__name__", "step"))
         self.running.append(step)
@@ -276,6 +277,7 @@ def _run_step(send, parent: int, task: Callable[..., object], args: tuple) -> No
     run the step, send its result or what went wrong."""
     _die_with_parent(parent)
     _yield_to_the_build()
+    working_beside()
     try:
         result = task(*args)
     except BaseException as exc:  # everything goes back to the build, which raises it

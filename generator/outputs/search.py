@@ -80,6 +80,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..threads import side_by_side
+
 if TYPE_CHECKING:
     from .disclosures import Disclosures
 
@@ -547,8 +549,7 @@ def _postings(cps: np.ndarray, lengths: np.ndarray, rank: np.ndarray) -> tuple[n
              ((c[:-1][pair] << np.uint64(_CP_BITS)) | c[1:][pair], char_rank[:-1][pair])]
     del c, char_rank
     bits = max(1, int(len(lengths) - 1).bit_length())
-    with ThreadPoolExecutor(2) as pool:  # NumPy sorts without the GIL: unigrams and bigrams side by side
-        done = list(pool.map(lambda part: _sorted_unique(*part, bits), parts))
+    done = side_by_side(lambda part: _sorted_unique(*part, bits), parts)  # NumPy sorts without the GIL
     return np.concatenate([d[0] for d in done]), np.concatenate([d[1] for d in done])
 
 
