@@ -83,6 +83,9 @@ class Intake:
     problems: list[Problem] = field(default_factory=list)
     records: dict[str, pa.Table] = field(default_factory=dict)
     provenance: dict[str, Provenance] = field(default_factory=dict)
+    # per dataset, the records in runs, one per input entry: (the entry's name when its rows are
+    # the entry's kept whole and named by content, else None; the run's rows)
+    record_runs: dict[str, list[tuple[str | None, int]]] = field(default_factory=dict)
 
     @property
     def read(self) -> int:
@@ -194,7 +197,8 @@ def run_intake(datasets_dir: Path, as_of: date, keep_records: bool = True, worke
             intake.problems += problems
             names = [name for future in futures for name in future.result()]
             store.used.update(names)
-            _collect_dataset(intake, dataset, [store.load(dataset.name, name) for name in names], keep_records)
+            _collect_dataset(intake, dataset, [store.load(dataset.name, name) for name in names], keep_records,
+                             names if store.caching else [None] * len(names))
     intake.problems.sort(key=_problem_order)
     return intake
 
@@ -574,14 +578,16 @@ def _context():
 # Across the files of a dataset
 
 
-def _collect_dataset(intake: Intake, dataset: Dataset, entries: list[_Entry], keep_records: bool) -> None:
+def _collect_dataset(intake: Intake, dataset: Dataset, entries: list[_Entry], keep_records: bool,
+                     names: list[str | None]) -> None:
     """Withhold rows of unapproved files, resolve duplicates across the dataset, count per file
-    and keep what is published."""
+    and keep what is published (``names``: each entry's name when it is named by content)."""
     sources: list[_Source] = []
     labels: list[str] = []
     tables: list[pa.Table] = []
     source_parts: list[np.ndarray] = []
-    for entry in entries:
+    spans: list[tuple[str | None, int]] = []
+    for entry, name in zip(entries, names, strict=True):
         first = len(sources)
         intake.problems += entry.problems
         if entry.provenance is not None:
@@ -591,6 +597,7 @@ def _collect_dataset(intake: Intake, dataset: Dataset, entries: list[_Entry], ke
             labels.append(report.file)
         if entry.table.num_rows:
             tables.append(entry.table)
+            spans.append((name, entry.table.num_rows))
             source_parts.append(entry.table.column(SHEET).to_numpy() + first)
     table = pa.concat_tables(tables) if tables else _empty_entry_table(dataset)
     source = np.concatenate(source_parts) if source_parts else np.zeros(0, dtype=np.int64)
@@ -617,7 +624,20 @@ def _collect_dataset(intake: Intake, dataset: Dataset, entries: list[_Entry], ke
         s.report.warnings = int(warnings_[i])
         intake.sources.append(s.report)
     if keep_records:
-        intake.records[dataset.name] = _published_records(dataset, table, labels, source, rows, publishable & ~merged)
+        kept = publishable & ~merged
+        intake.records[dataset.name] = _published_records(dataset, table, labels, source, rows, kept)
+        intake.record_runs[dataset.name] = _runs(spans, kept)
+
+
+def _runs(spans: list[tuple[str | None, int]], keep: np.ndarray) -> list[tuple[str | None, int]]:
+    """Each entry's run of the published records: its name when every row of the entry is kept
+    (the run is then the entry's rows, as named), and the rows kept."""
+    runs, start = [], 0
+    for name, rows in spans:
+        kept = int(np.count_nonzero(keep[start:start + rows]))
+        runs.append((name if kept == rows else None, kept))
+        start += rows
+    return runs
 
 
 def _maybe_repeated(positions: np.ndarray, hashes: np.ndarray) -> np.ndarray:

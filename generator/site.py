@@ -27,7 +27,8 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from .clock import CHINA
-from .disclosure import REASONS, Decisions, Policy, decide
+from .disclosure import REASONS, Decisions, Policy
+from .disclosure.kept import decide_kept
 from .disclosure.policy import POLICY_FILE, SEVERITIES, load_policy
 from .errors import BuildError, ConfigError
 from .incremental import (
@@ -157,7 +158,7 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     newest = Soon(lambda: newest_release_tables(previous_data, list(intake.records),  # read while the records are decided
                                                 KeptRecords(history_cache(out))))
     policy = load_policy(project / POLICY_FILE)
-    decisions, published = decide_and_publish(intake, policy)
+    decisions, published = decide_and_publish(intake, policy, decisions_cache(out))
     phases.done("publication decisions")
     site = site_settings(config)
     shaping = fingerprint(project, {"policy": (project / POLICY_FILE).read_text(encoding="utf-8")
@@ -249,11 +250,14 @@ def build(datasets_dir: Path, out: Path, as_of: date, project: Path = ROOT, prev
     return BuildResult(out, intake, decisions, open_data, pages, phases, todo)
 
 
-def decide_and_publish(intake: Intake, policy: Policy) -> tuple[dict[str, Decisions], dict[str, pa.Table]]:
+def decide_and_publish(intake: Intake, policy: Policy, kept: Path | None = None
+                       ) -> tuple[dict[str, Decisions], dict[str, pa.Table]]:
     """Every dataset's publication decisions and its published records (:func:`published_table`),
-    the datasets side by side, the largest first."""
+    the datasets side by side, the largest first; ``kept``: the folder where the decisions are
+    kept between builds (see :mod:`.disclosure.kept`)."""
     def decided(dataset: Dataset) -> tuple[Decisions, pa.Table]:
-        decisions = decide(dataset, intake.records[dataset.name], intake.as_of, policy)
+        decisions = decide_kept(dataset, intake.records[dataset.name], intake.record_runs.get(dataset.name), intake.as_of,
+                                policy, kept)
         return decisions, published_table(decisions)
 
     largest_first = sorted(datasets(), key=lambda d: -intake.records[d.name].num_rows)
@@ -272,6 +276,12 @@ def history_cache(out: Path) -> Path:
     """Where the releases' change files are kept as rows between builds (``.<site>.release-history``
     beside the site): each is read once."""
     return out.with_name(f".{out.name}.release-history")
+
+
+def decisions_cache(out: Path) -> Path:
+    """Where the publication decisions are kept between builds (``.<site>.decisions`` beside the
+    site): a record's decision is made once per build date, policy and code."""
+    return out.with_name(f".{out.name}.decisions")
 
 
 def intake_cache(out: Path) -> Path:
