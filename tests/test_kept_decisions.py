@@ -102,3 +102,16 @@ def test_runs_are_named_only_when_every_row_of_the_entry_is_kept():
     keep = np.array([True, True, True, False, True, True, True, True], dtype=bool)
     assert _runs([("a", 3), ("b", 2), (None, 1), ("c", 2)], keep) == [("a", 3), (None, 1), (None, 1), ("c", 2)]
     assert _runs([], np.zeros(0, dtype=bool)) == []
+
+
+def test_without_named_runs_nothing_is_kept(demo, tmp_path, decided_rows):
+    """An intake without its cache names no entry by content: every record is decided and no
+    file is written that no build could use."""
+    intake = run_intake(demo, AS_OF)
+    kept = tmp_path / "decisions"
+    for d in datasets():
+        assert all(name is None for name, _ in intake.record_runs[d.name])
+        made = decide_kept(d, intake.records[d.name], intake.record_runs[d.name], AS_OF, Policy(), kept)
+        assert made.table.equals(decide(d, intake.records[d.name], AS_OF).table)
+    assert decided_rows == {d.name: intake.records[d.name].num_rows for d in datasets()}
+    assert not kept.exists()

@@ -37,7 +37,8 @@ def decide_kept(dataset: Dataset, records: pa.Table, runs: list[tuple[str | None
     """:func:`.decide` for ``records``, taking the decisions of runs (``runs``: the records in
     order, per input entry its name or None and its rows, see ``Intake.record_runs``) that
     ``folder`` keeps for the same date, policy and code, and keeping this build's there."""
-    if folder is None or runs is None or sum(rows for _, rows in runs) != records.num_rows or not records.num_rows:
+    if (folder is None or runs is None or sum(rows for _, rows in runs) != records.num_rows or not records.num_rows
+            or all(name is None for name, _ in runs)):  # nothing that could be kept
         return decide(dataset, records, as_of, policy)
     scope = _scope(dataset, as_of, policy)
     earlier = _read(folder / f"{dataset.name}{SUFFIX}", scope)
