@@ -83,8 +83,8 @@ class Intake:
     problems: list[Problem] = field(default_factory=list)
     records: dict[str, pa.Table] = field(default_factory=dict)
     provenance: dict[str, Provenance] = field(default_factory=dict)
-    # per dataset, the records in runs, one per input entry: (the entry's name when its rows are
-    # the entry's kept whole and named by content, else None; the run's rows)
+    # per dataset, the records in runs, one per input entry: (the entry's name when the entry is
+    # named by content and every row of it is kept, else None; the run's rows)
     record_runs: dict[str, list[tuple[str | None, int]]] = field(default_factory=dict)
 
     @property
