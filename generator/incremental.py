@@ -245,6 +245,15 @@ class State:
 RELEASE_WRITER = "release-writer.json"
 
 
+def keep_table(table: pa.Table, path: Path) -> None:
+    """Write ``table`` to ``path`` (Arrow IPC, uncompressed), whole or not at all: kept files
+    beside the site are read by the next build."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    feather.write_feather(table, partial, compression="uncompressed")
+    partial.replace(path)
+
+
 def release_writer(site: Path) -> dict | None:
     """Which code wrote the newest data release of ``site`` (saved by :func:`save_release_writer`),
     whatever code built the rest of it; None when not known."""

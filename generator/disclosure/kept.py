@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -51,12 +49,13 @@ def decide_kept(dataset: Dataset, records: pa.Table, runs: list[tuple[str | None
         if pieces[-1] is None and rows:
             missing.append((len(pieces) - 1, start, rows))
         start += rows
-    if len(missing) == len(runs):  # nothing kept (a first build, a new date, policy or code)
-        fresh = _kept_form(decide(dataset, records, as_of, policy).table.select(COLUMNS))
-    elif missing:
+    if sum(rows for _, _, rows in missing) == records.num_rows:  # nothing kept: a first build, a new date, policy or code
+        decided = decide(dataset, records, as_of, policy)
+        _write(folder / f"{dataset.name}{SUFFIX}", _kept_form(decided.table.select(COLUMNS)), scope, runs)
+        return decided
+    if missing:
         part = pa.concat_tables([records.slice(first, rows) for _, first, rows in missing])
         fresh = _kept_form(decide(dataset, part, as_of, policy).table.select(COLUMNS))
-    if missing:
         at = 0
         for piece, _, rows in missing:
             pieces[piece] = fresh.slice(at, rows)
@@ -118,15 +117,6 @@ def _well_formed(runs: object) -> bool:
 
 
 def _write(path: Path, kept: pa.Table, scope: str, runs: list[tuple[str | None, int]]) -> None:
-    """Write then rename: a build that dies part-way leaves the kept file as it was."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {b"gongshi": json.dumps({"scope": scope, "runs": _index(runs)}).encode()}
-    handle, partial = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
-    os.close(handle)
-    try:
-        with pa.OSFile(partial, "wb") as sink, pa.ipc.new_file(sink, kept.schema.with_metadata(meta)) as writer:
-            writer.write_table(kept)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
+    from ..incremental import keep_table
+
+    keep_table(kept.replace_schema_metadata({"gongshi": json.dumps({"scope": scope, "runs": _index(runs)})}), path)

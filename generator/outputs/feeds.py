@@ -76,13 +76,13 @@ from lxml import etree
 
 from ..disclosure import Decisions
 from ..errors import BuildError, ConfigError
-from ..incremental import array_digests, generator_code, group_digests, row_digests, text_digests
+from ..incremental import array_digests, generator_code, group_digests, keep_table, row_digests, text_digests
 from ..intake import key_hashes
 from ..normalize import IdIndex, hex_id_keys, one_array, string_ranks
 from ..schema import DATASET_NAMES, Dataset, load_dataset
 from ..subjects import page_ids, record_anchor, region_codes, subject_path
 from .disclosures import authority_keys
-from .history import HISTORY_SUFFIX, REMOVED, Summary, keep_table, release_changes, summary
+from .history import HISTORY_SUFFIX, REMOVED, Summary, release_changes, summary
 from .opendata import published_table, release_parquet_files
 from .render import run_parallel, shared
 

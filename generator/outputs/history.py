@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.feather as feather
 
-from ..incremental import generator_code
+from ..incremental import generator_code, keep_table
 from ..normalize import one_array
 
 HISTORY_SUFFIX = ".arrow"
@@ -179,12 +179,3 @@ def _keep_summary(folder: Path, keys: list[str], found: Summary, written: bool, 
         for path in parent.iterdir():
             if path not in (folder, folder / name, folder / _name(read)):
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-
-
-def keep_table(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to ``path`` (Arrow IPC, uncompressed), whole or not at all: kept files
-    beside the site are read by the next build."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    feather.write_feather(table, partial, compression="uncompressed")
-    partial.replace(path)

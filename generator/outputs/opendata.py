@@ -35,7 +35,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -51,6 +50,7 @@ from ..disclosure import Decisions
 from ..disclosure.decide import DISPLAY_UNTIL, PUBLISHED, REASON, UNDER_OBJECTION
 from ..disclosure.privacy import protect
 from ..errors import BuildError
+from ..incremental import keep_table
 from ..normalize import IdIndex, hex_id_keys, one_array, string_buffers
 from ..provenance import Provenance
 from ..schema import Dataset, load_dataset
@@ -347,13 +347,8 @@ class KeptRecords:
         """Keep ``table`` as :func:`read_release_records` reads the files ``key`` names."""
         if self.folder is None or not _SHA256.fullmatch(key) or self.find(key, table.num_rows) is not None:
             return  # (named by content: an entry that is there holds these records)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        text = pa.table({name: table[name].cast(pa.string()) for name in table.column_names})
-        handle, partial = tempfile.mkstemp(prefix=f"{RECORDS}{key}.", suffix=".partial", dir=self.folder)
-        os.close(handle)
-        with pa.OSFile(partial, "wb") as sink, pa.ipc.new_file(sink, text.schema) as writer:
-            writer.write_table(text)
-        os.replace(partial, self.folder / f"{RECORDS}{key}.ipc")
+        keep_table(pa.table({name: table[name].cast(pa.string()) for name in table.column_names}),
+                   self.folder / f"{RECORDS}{key}.ipc")
 
     def only(self, keys: Iterable[str]) -> None:
         """Remove the entries other than ``keys`` (and what earlier code kept here)."""
